@@ -1,0 +1,34 @@
+//! The environment as a value, so configuration can be loaded from a map in tests without
+//! touching the test process's own environment.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+
+/// A source of environment variables.
+pub trait Env {
+    /// The value of `name`, if set (empty values are returned as set).
+    fn var_os(&self, name: &str) -> Option<OsString>;
+
+    /// The value of `name` as UTF-8, if set and not empty.
+    fn non_empty(&self, name: &str) -> Option<String> {
+        self.var_os(name)
+            .and_then(|v| v.into_string().ok())
+            .filter(|v| !v.is_empty())
+    }
+}
+
+/// The real process environment.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcessEnv;
+
+impl Env for ProcessEnv {
+    fn var_os(&self, name: &str) -> Option<OsString> {
+        std::env::var_os(name)
+    }
+}
+
+impl Env for HashMap<String, String> {
+    fn var_os(&self, name: &str) -> Option<OsString> {
+        self.get(name).map(OsString::from)
+    }
+}

@@ -1,0 +1,27 @@
+//! The one error type of `ptex-config`.
+
+use std::path::PathBuf;
+
+/// A configuration value that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// An environment variable holds a value of the wrong form.
+    #[error("environment variable {name}={value:?} is invalid: {reason}")]
+    InvalidEnv {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+    /// No cache directory could be determined.
+    #[error("cannot determine a cache directory: set PTEX_CACHE_DIR or HOME")]
+    NoCacheDir,
+    /// The netrc file exists but could not be read.
+    #[error("cannot read netrc file {path}: {source}")]
+    NetrcUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The netrc file could not be parsed.
+    #[error("netrc file {path} is malformed: {reason}")]
+    NetrcMalformed { path: PathBuf, reason: String },
+}

@@ -1,0 +1,150 @@
+//! Resolved settings for one ptex run: the spool directory, timeouts and netrc credentials.
+//! Precedence is flag > environment > default; the config file joins in a later release.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::{ConfigError, Env, Netrc};
+
+/// Network timeouts. None of them limits a slow download that keeps making progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Limit for establishing a connection, TLS handshake included (`PTEX_CONNECT_TIMEOUT`).
+    pub connect: Duration,
+    /// Limit for waiting on the next bytes of a response (`PTEX_READ_TIMEOUT`).
+    pub read: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            read: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Everything a run needs to know about its user's setup.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Where partial downloads are spooled before verification (`PTEX_CACHE_DIR`, else the
+    /// user cache directory, e.g. `~/.cache/ptex`).
+    pub cache_dir: PathBuf,
+    /// Network timeouts.
+    pub timeouts: Timeouts,
+    /// Credentials from `$NETRC` or `~/.netrc`, if that file exists and parses.
+    pub netrc: Option<Netrc>,
+    /// Problems that do not stop the run (for example a malformed netrc), to show the user.
+    pub warnings: Vec<String>,
+}
+
+impl Settings {
+    /// Reads the settings from `env`. Fails only on values that make the run impossible.
+    pub fn load(env: &dyn Env) -> Result<Settings, ConfigError> {
+        let mut warnings = Vec::new();
+        let netrc = Netrc::load(env).unwrap_or_else(|e| {
+            warnings.push(format!("{e}; netrc credentials are not used"));
+            None
+        });
+        Ok(Settings {
+            cache_dir: cache_dir(env)?,
+            timeouts: Timeouts {
+                connect: seconds(env, "PTEX_CONNECT_TIMEOUT")?
+                    .unwrap_or(Timeouts::default().connect),
+                read: seconds(env, "PTEX_READ_TIMEOUT")?.unwrap_or(Timeouts::default().read),
+            },
+            netrc,
+            warnings,
+        })
+    }
+}
+
+fn cache_dir(env: &dyn Env) -> Result<PathBuf, ConfigError> {
+    if let Some(dir) = env.var_os("PTEX_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    directories::ProjectDirs::from("", "", "ptex")
+        .map(|dirs| dirs.cache_dir().to_path_buf())
+        .ok_or(ConfigError::NoCacheDir)
+}
+
+/// A positive number of seconds, fractions allowed (`0.5`), from `name`.
+fn seconds(env: &dyn Env, name: &'static str) -> Result<Option<Duration>, ConfigError> {
+    let Some(value) = env.non_empty(name) else {
+        return Ok(None);
+    };
+    match value.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 && secs <= 86_400.0 => {
+            Ok(Some(Duration::from_secs_f64(secs)))
+        }
+        _ => Err(ConfigError::InvalidEnv {
+            name,
+            value,
+            reason: "expected a number of seconds between 0 and 86400".to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        map.entry("HOME".into()).or_insert("/nonexistent".into());
+        map
+    }
+
+    #[test]
+    fn defaults() {
+        let s = Settings::load(&env(&[("PTEX_CACHE_DIR", "/tmp/c")])).unwrap();
+        assert_eq!(s.cache_dir, PathBuf::from("/tmp/c"));
+        assert_eq!(s.timeouts, Timeouts::default());
+        assert!(s.netrc.is_none());
+        assert!(s.warnings.is_empty());
+    }
+
+    #[test]
+    fn timeouts_from_env() {
+        let s = Settings::load(&env(&[
+            ("PTEX_CACHE_DIR", "/tmp/c"),
+            ("PTEX_CONNECT_TIMEOUT", "0.5"),
+            ("PTEX_READ_TIMEOUT", "2"),
+        ]))
+        .unwrap();
+        assert_eq!(s.timeouts.connect, Duration::from_millis(500));
+        assert_eq!(s.timeouts.read, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn bad_timeouts_are_named() {
+        for bad in ["0", "-1", "soon", "NaN", "1e9"] {
+            let err = Settings::load(&env(&[
+                ("PTEX_CACHE_DIR", "/tmp/c"),
+                ("PTEX_READ_TIMEOUT", bad),
+            ]))
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("PTEX_READ_TIMEOUT"), "{err}");
+        }
+    }
+
+    #[test]
+    fn malformed_netrc_is_a_warning() {
+        let path = std::env::temp_dir().join(format!("ptex-bad-netrc-{}", std::process::id()));
+        std::fs::write(&path, "password before machine").unwrap();
+        let s = Settings::load(&env(&[
+            ("PTEX_CACHE_DIR", "/tmp/c"),
+            ("NETRC", path.to_str().unwrap()),
+        ]))
+        .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(s.netrc.is_none());
+        assert_eq!(s.warnings.len(), 1);
+        assert!(s.warnings[0].contains("malformed"), "{:?}", s.warnings);
+    }
+}

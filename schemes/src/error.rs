@@ -1,0 +1,90 @@
+//! The one error vocabulary of every scheme, and what the caller should do about each error.
+
+/// What a caller should do after a failed attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// A transient failure: the same source may succeed if tried again.
+    Retry,
+    /// This source will not serve the file: try the next one.
+    NextSource,
+    /// No source can succeed (bad input from the user): stop.
+    GiveUp,
+}
+
+/// Why a source could not be opened or read. Messages never contain secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The URL does not parse.
+    #[error("invalid URL {url}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    /// The URL's scheme is not one ptex speaks.
+    #[error("unsupported URL scheme `{scheme}` (supported: {})", crate::Scheme::SUPPORTED.join(", "))]
+    UnsupportedScheme { scheme: String },
+    /// A request header given by the user cannot be sent.
+    #[error("invalid header {header:?}: {reason}")]
+    InvalidHeader { header: String, reason: String },
+    /// The HTTP client could not be set up (for example unreadable TLS roots).
+    #[error("cannot set up the HTTP client: {reason}")]
+    Setup { reason: String },
+    /// The server does not have the file.
+    #[error("not found (HTTP {status})")]
+    NotFound { status: u16 },
+    /// The server refused our credentials, or we sent none.
+    #[error(
+        "access denied (HTTP {status}): check the credentials for this host (netrc, -H Authorization)"
+    )]
+    AccessDenied { status: u16 },
+    /// Any other unsuccessful HTTP status.
+    #[error("HTTP {status}{}", reason_suffix(*status))]
+    HttpStatus { status: u16 },
+    /// No connection could be made.
+    #[error("could not connect: {reason}")]
+    Connect { reason: String },
+    /// The peer's TLS certificate is not trusted, or the handshake failed.
+    #[error("TLS failure: {reason} (add trusted roots with SSL_CERT_FILE or SSL_CERT_DIR)")]
+    Tls { reason: String },
+    /// The server did not answer, or stopped sending, in time.
+    #[error("timed out: {reason}")]
+    Timeout { reason: String },
+    /// The transfer broke off after it began.
+    #[error("transfer interrupted: {reason}")]
+    Interrupted { reason: String },
+    /// Redirects went on for too long.
+    #[error("too many redirects (more than {max}): {chain}")]
+    TooManyRedirects { max: usize, chain: String },
+    /// A redirect went somewhere ptex will not follow.
+    #[error("refused redirect to {to}: {reason}")]
+    RedirectRefused { to: String, reason: String },
+}
+
+impl FetchError {
+    /// What the caller should do next.
+    pub fn disposition(&self) -> Disposition {
+        match self {
+            FetchError::InvalidHeader { .. } | FetchError::Setup { .. } => Disposition::GiveUp,
+            FetchError::HttpStatus { status } if *status >= 500 || matches!(status, 408 | 429) => {
+                Disposition::Retry
+            }
+            FetchError::Connect { .. }
+            | FetchError::Timeout { .. }
+            | FetchError::Interrupted { .. } => Disposition::Retry,
+            _ => Disposition::NextSource,
+        }
+    }
+}
+
+fn reason_suffix(status: u16) -> &'static str {
+    match status {
+        400 => " Bad Request",
+        405 => " Method Not Allowed",
+        408 => " Request Timeout",
+        410 => " Gone",
+        416 => " Range Not Satisfiable",
+        429 => " Too Many Requests",
+        500 => " Internal Server Error",
+        502 => " Bad Gateway",
+        503 => " Service Unavailable",
+        504 => " Gateway Timeout",
+        _ => "",
+    }
+}

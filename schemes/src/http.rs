@@ -1,0 +1,246 @@
+//! `http://` and `https://` on reqwest, with a redirect loop of our own.
+//!
+//! Why reqwest directly and not opendal's http service: opendal's http service maps a URL to
+//! an endpoint plus a path and hides each response, so it cannot give us what this backend
+//! must guarantee: response headers of every hop for `-D`, credentials decided per hop
+//! (`-H` and URL userinfo only for the first origin, netrc only for its own host), our
+//! redirect policy (http(s) targets only, never https -> http, at most 10 hops, the chain in
+//! the error), and the status codes we classify. opendal serves the other schemes; both use
+//! the same reqwest and rustls, so the binary carries one HTTP stack.
+
+use ptex_config::{Netrc, Settings};
+use reqwest::header::{AUTHORIZATION, LOCATION};
+use url::{Origin, Url};
+
+use crate::download::Download;
+use crate::source::percent_decode;
+use crate::{FetchError, RequestOptions, ResponseHead, Source, redact_url};
+
+/// The most redirects followed for one request, as libcurl and reqwest do by default.
+pub(crate) const MAX_REDIRECTS: usize = 10;
+
+const USER_AGENT: &str = concat!("ptex/", env!("CARGO_PKG_VERSION"));
+
+/// An HTTP(S) client configured from the user's settings.
+pub(crate) struct HttpBackend {
+    client: reqwest::Client,
+    netrc: Option<Netrc>,
+}
+
+impl HttpBackend {
+    pub(crate) fn new(settings: &Settings) -> Result<HttpBackend, FetchError> {
+        // The one crypto provider compiled in; a second install attempt is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .redirect(reqwest::redirect::Policy::none())
+            .retry(reqwest::retry::never())
+            .referer(false)
+            .connect_timeout(settings.timeouts.connect)
+            .read_timeout(settings.timeouts.read)
+            .build()
+            .map_err(|e| FetchError::Setup {
+                reason: describe(&e),
+            })?;
+        Ok(HttpBackend {
+            client,
+            netrc: settings.netrc.clone(),
+        })
+    }
+
+    /// Sends GET requests for `source`, following redirects, until a response with a body.
+    pub(crate) async fn open(
+        &self,
+        source: &Source,
+        options: &RequestOptions,
+        observe: &mut dyn FnMut(&ResponseHead),
+    ) -> Result<Download, FetchError> {
+        let first = source.url();
+        let origin = first.origin();
+        let mut url = first.clone();
+        let mut chain = vec![redact_url(url.as_str())];
+        for hop in 0..=MAX_REDIRECTS {
+            let response = self.send(&url, first, &origin, options).await?;
+            observe(&head(&url, &response));
+            let status = response.status();
+            if !status.is_redirection() {
+                return match status.as_u16() {
+                    200..=299 => Ok(Download::http(response)),
+                    404 | 410 => Err(FetchError::NotFound {
+                        status: status.as_u16(),
+                    }),
+                    401 | 403 => Err(FetchError::AccessDenied {
+                        status: status.as_u16(),
+                    }),
+                    status => Err(FetchError::HttpStatus { status }),
+                };
+            }
+            let next = next_hop(&url, &response)?;
+            chain.push(redact_url(next.as_str()));
+            if hop == MAX_REDIRECTS {
+                break;
+            }
+            url = next;
+        }
+        Err(FetchError::TooManyRedirects {
+            max: MAX_REDIRECTS,
+            chain: chain.join(" -> "),
+        })
+    }
+
+    /// One request to `url`, with exactly the credentials that belong to its origin.
+    async fn send(
+        &self,
+        url: &Url,
+        first: &Url,
+        origin: &Origin,
+        options: &RequestOptions,
+    ) -> Result<reqwest::Response, FetchError> {
+        let mut bare = url.clone();
+        // reqwest would turn userinfo into an Authorization header on its own: we decide.
+        let _ = bare.set_username("");
+        let _ = bare.set_password(None);
+        let mut request = self.client.get(bare);
+        let mut authorized = false;
+        if url.origin() == *origin {
+            for header in &options.headers {
+                authorized |= header.name == AUTHORIZATION;
+                request = request.header(header.name.clone(), header.value.clone());
+            }
+            if !authorized && !first.username().is_empty() {
+                let user = percent_decode(first.username());
+                let password = first.password().map(percent_decode);
+                request = request.basic_auth(user, password);
+                authorized = true;
+            }
+        }
+        if !authorized
+            && let Some(host) = url.host_str()
+            && let Some(entry) = self.netrc.as_ref().and_then(|n| n.lookup(host))
+            && let (Some(login), Some(password)) = (&entry.login, &entry.password)
+        {
+            request = request.basic_auth(login, Some(password));
+        }
+        request.send().await.map_err(|e| classify(&e))
+    }
+}
+
+/// Where a redirect response points, if ptex may follow it.
+fn next_hop(url: &Url, response: &reqwest::Response) -> Result<Url, FetchError> {
+    let refused = |to: String, reason: &str| FetchError::RedirectRefused {
+        to,
+        reason: reason.to_string(),
+    };
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .ok_or_else(|| refused("nowhere".into(), "the redirect has no Location header"))?;
+    let location = location
+        .to_str()
+        .map_err(|_| refused("?".into(), "the Location header is not text"))?;
+    let next = url
+        .join(location)
+        .map_err(|e| refused(redact_url(location), &format!("bad Location: {e}")))?;
+    match (url.scheme(), next.scheme()) {
+        (_, "http" | "https") if next.host_str().is_some_and(|h| !h.is_empty()) => {}
+        (_, "http" | "https") => return Err(refused(redact_url(next.as_str()), "no host")),
+        _ => {
+            return Err(refused(
+                redact_url(next.as_str()),
+                "only http and https redirects are followed",
+            ));
+        }
+    }
+    if url.scheme() == "https" && next.scheme() == "http" {
+        return Err(refused(
+            redact_url(next.as_str()),
+            "a redirect from https to plain http is not followed",
+        ));
+    }
+    Ok(next)
+}
+
+fn head(url: &Url, response: &reqwest::Response) -> ResponseHead {
+    ResponseHead {
+        url: redact_url(url.as_str()),
+        version: format!("{:?}", response.version()),
+        status: response.status().as_u16(),
+        headers: response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+    }
+}
+
+/// Sorts a reqwest error into our vocabulary, without the URL reqwest puts in its message.
+pub(crate) fn classify(err: &reqwest::Error) -> FetchError {
+    let reason = describe(err);
+    if err.is_timeout() {
+        FetchError::Timeout { reason }
+    } else if is_tls(err) {
+        FetchError::Tls { reason }
+    } else if err.is_connect() {
+        FetchError::Connect { reason }
+    } else {
+        FetchError::Interrupted { reason }
+    }
+}
+
+fn is_tls(err: &reqwest::Error) -> bool {
+    causes(err).any(|e| {
+        e.downcast_ref::<rustls::Error>().is_some()
+            || e.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+    })
+}
+
+/// The innermost cause of `err`, in plain words; reqwest's own message (which carries the
+/// unredacted URL) is never used.
+fn describe(err: &reqwest::Error) -> String {
+    let innermost = causes(err).skip(1).last();
+    if let Some(io) = innermost.and_then(|e| e.downcast_ref::<std::io::Error>()) {
+        match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => return "connection refused".into(),
+            std::io::ErrorKind::ConnectionReset => return "connection reset by peer".into(),
+            std::io::ErrorKind::TimedOut => return "operation timed out".into(),
+            _ => {}
+        }
+    }
+    match innermost {
+        Some(cause) => cause.to_string(),
+        None if err.is_timeout() => "operation timed out".into(),
+        None => kind_of(err),
+    }
+}
+
+fn causes<'a>(
+    err: &'a reqwest::Error,
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    std::iter::from_fn(move || {
+        let current = next?;
+        next = current.source();
+        Some(current)
+    })
+}
+
+/// A plain description of an error that has no underlying cause to show.
+fn kind_of(err: &reqwest::Error) -> String {
+    let kind = if err.is_body() {
+        "error reading the response body"
+    } else if err.is_decode() {
+        "error decoding the response"
+    } else if err.is_builder() {
+        "the request could not be built"
+    } else {
+        "the request failed"
+    };
+    kind.to_string()
+}

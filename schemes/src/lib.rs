@@ -1,0 +1,20 @@
+//! The URL scheme dispatcher and storage backends of ptex. A [`Source`] is parsed once from
+//! a URL; the [`Dispatcher`] opens it with the backend of its scheme and hands back a
+//! [`Download`] that streams the body. Hashing, size caps, retries and fallback live in the
+//! binary and are written once for every scheme. This crate never prints and never reads
+//! the command line.
+
+mod dispatch;
+mod download;
+mod error;
+mod http;
+mod redact;
+mod request;
+mod source;
+
+pub use dispatch::Dispatcher;
+pub use download::Download;
+pub use error::{Disposition, FetchError};
+pub use redact::redact_url;
+pub use request::{Header, RequestOptions, ResponseHead};
+pub use source::{Scheme, Source};

@@ -1,0 +1,110 @@
+//! What the caller asks of a request (extra headers) and what it may observe of responses.
+
+use reqwest::header::{HeaderName, HeaderValue};
+
+use crate::FetchError;
+
+/// Spaces and tabs around a header name or value; CR and LF are never trimmed, but refused.
+const BLANK: [char; 2] = [' ', '\t'];
+
+/// A request header given by the user, validated (no CR, LF or other control characters).
+#[derive(Clone)]
+pub struct Header {
+    pub(crate) name: HeaderName,
+    pub(crate) value: HeaderValue,
+}
+
+impl Header {
+    /// Parses `Name: value` as given to `-H`.
+    pub fn parse(text: &str) -> Result<Header, FetchError> {
+        let invalid = |reason: &str| FetchError::InvalidHeader {
+            header: redact_header(text),
+            reason: reason.to_string(),
+        };
+        let (name, value) = text
+            .split_once(':')
+            .ok_or_else(|| invalid("expected `Name: value`"))?;
+        let name = HeaderName::from_bytes(name.trim_matches(BLANK).as_bytes())
+            .map_err(|_| invalid("the name is not a valid header name"))?;
+        let mut value = HeaderValue::from_str(value.trim_matches(BLANK))
+            .map_err(|_| invalid("the value contains CR, LF or other control characters"))?;
+        value.set_sensitive(true);
+        Ok(Header { name, value })
+    }
+
+    /// The header name, lowercase.
+    pub fn name(&self) -> &str {
+        self.name.as_str()
+    }
+}
+
+impl std::fmt::Debug for Header {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: <redacted>", self.name)
+    }
+}
+
+/// A header's name with its value hidden, for error messages.
+fn redact_header(text: &str) -> String {
+    match text.split_once(':') {
+        Some((name, _)) => format!("{}: …", name.escape_debug()),
+        None => text
+            .chars()
+            .take(40)
+            .collect::<String>()
+            .escape_debug()
+            .to_string(),
+    }
+}
+
+/// How to make requests for one file.
+#[derive(Clone, Debug, Default)]
+pub struct RequestOptions {
+    /// Headers sent to the origin of the first URL only (`-H`).
+    pub headers: Vec<Header>,
+}
+
+/// The status line and headers of one response (one hop of a redirect chain), for `-D`.
+#[derive(Clone, Debug)]
+pub struct ResponseHead {
+    /// The redacted URL that answered.
+    pub url: String,
+    /// HTTP version as written on the status line, e.g. `HTTP/1.1`.
+    pub version: String,
+    /// The status code.
+    pub status: u16,
+    /// Response headers in the order received; non-UTF-8 values are shown lossily.
+    pub headers: Vec<(String, String)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_name_and_value() {
+        let h = Header::parse("X-Api-Key:  abc ").unwrap();
+        assert_eq!(h.name(), "x-api-key");
+        assert_eq!(h.value.to_str().unwrap(), "abc");
+    }
+
+    #[test]
+    fn refuses_crlf_and_garbage() {
+        for bad in [
+            "X-A: a\r\nInjected: 1",
+            "X-A: a\nb",
+            "no colon",
+            "Bad Name: x",
+            ": x",
+        ] {
+            let err = Header::parse(bad).unwrap_err().to_string();
+            assert!(err.contains("invalid header"), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn errors_do_not_show_the_value() {
+        let err = Header::parse("Authorization: Bearer s3cret\r\n").unwrap_err();
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+    }
+}

@@ -1,0 +1,164 @@
+//! A source URL, parsed once into the closed set of schemes ptex speaks.
+
+use std::fmt;
+
+use url::Url;
+
+use crate::{FetchError, redact_url};
+
+/// The schemes ptex can fetch from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// `http://`
+    Http,
+    /// `https://`
+    Https,
+}
+
+impl Scheme {
+    /// Every supported scheme, as written in URLs.
+    pub const SUPPORTED: &'static [&'static str] = &["http", "https"];
+
+    fn from_name(name: &str) -> Option<Scheme> {
+        match name {
+            "http" => Some(Scheme::Http),
+            "https" => Some(Scheme::Https),
+            _ => None,
+        }
+    }
+}
+
+/// A URL ptex can fetch, with its scheme resolved.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Source {
+    url: Url,
+    scheme: Scheme,
+}
+
+impl Source {
+    /// Parses `text` as a URL of a supported scheme.
+    pub fn parse(text: &str) -> Result<Source, FetchError> {
+        let url = Url::parse(text.trim()).map_err(|e| FetchError::InvalidUrl {
+            url: redact_url(text),
+            reason: e.to_string(),
+        })?;
+        let scheme =
+            Scheme::from_name(url.scheme()).ok_or_else(|| FetchError::UnsupportedScheme {
+                scheme: url.scheme().to_string(),
+            })?;
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(FetchError::InvalidUrl {
+                url: redact_url(text),
+                reason: "the URL has no host".to_string(),
+            });
+        }
+        Ok(Source { url, scheme })
+    }
+
+    /// The scheme of this source.
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// The full URL, secrets included: for making requests, never for messages.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The last segment of the URL path, percent-decoded; empty when the path ends in `/`.
+    pub fn file_name(&self) -> String {
+        let last = self
+            .url
+            .path_segments()
+            .and_then(|mut segments| segments.next_back())
+            .unwrap_or("");
+        percent_decode(last)
+    }
+}
+
+/// Shows the URL with its secrets redacted.
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&redact_url(self.url.as_str()))
+    }
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Source({self})")
+    }
+}
+
+/// `text` with `%XX` escapes decoded; invalid UTF-8 is replaced.
+pub(crate) fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_http_and_https() {
+        assert_eq!(
+            Source::parse("https://h/x").unwrap().scheme(),
+            Scheme::Https
+        );
+        assert_eq!(Source::parse("http://h/x").unwrap().scheme(), Scheme::Http);
+    }
+
+    #[test]
+    fn unsupported_scheme_lists_the_supported_ones() {
+        let err = Source::parse("gopher://h/x").unwrap_err().to_string();
+        assert!(err.contains("gopher"), "{err}");
+        assert!(err.contains("http, https"), "{err}");
+    }
+
+    #[test]
+    fn garbage_and_hostless_urls_are_invalid() {
+        assert!(matches!(
+            Source::parse("not a url"),
+            Err(FetchError::InvalidUrl { .. })
+        ));
+        assert!(matches!(
+            Source::parse("http://"),
+            Err(FetchError::InvalidUrl { .. })
+        ));
+    }
+
+    #[test]
+    fn file_name_is_the_decoded_last_segment() {
+        let name = |u: &str| Source::parse(u).unwrap().file_name();
+        assert_eq!(name("https://h/a/b.tar.gz?x=1"), "b.tar.gz");
+        assert_eq!(name("https://h/a/"), "");
+        assert_eq!(name("https://h/"), "");
+        assert_eq!(name("https://h/a%2Fb"), "a/b");
+        assert_eq!(name("https://h/%2e%2e%2f"), "../");
+        assert_eq!(name("https://h/x/.."), "");
+    }
+
+    #[test]
+    fn display_redacts() {
+        let s = Source::parse("https://u:pw@h/x?X-Amz-Signature=abc").unwrap();
+        let shown = s.to_string();
+        assert!(!shown.contains("pw") && !shown.contains("abc"), "{shown}");
+    }
+}

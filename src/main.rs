@@ -1,0 +1,28 @@
+//! `ptex`: fetch a file for a skinny scie (or any URL) and emit it only once its size and
+//! sha256 are verified. `main` parses, runs and maps the outcome to an exit code.
+
+mod cli;
+mod fetch;
+mod manifest;
+mod output;
+mod progress;
+mod report;
+mod run;
+mod spool;
+mod verify;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = match cli::parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    match run::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            report::error(&err);
+            ExitCode::FAILURE
+        }
+    }
+}

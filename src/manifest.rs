@@ -1,0 +1,175 @@
+//! Reading a scie lift manifest: the URLs of one file from the top-level `ptex` table, and
+//! its expected size and sha256 from `scie.lift.files[]`. Unknown keys are ignored.
+
+use std::path::Path;
+
+use anyhow::{Context, anyhow};
+use serde_json::Value;
+
+use crate::verify::{Expected, Sha256Hex};
+
+/// What the manifest says about one file.
+#[derive(Debug)]
+pub struct Entry {
+    /// Where the file comes from, in the order to try.
+    pub urls: Vec<String>,
+    /// Its size and sha256, as far as the manifest gives them.
+    pub expected: Expected,
+}
+
+/// Reads the entry for `name` from the manifest at `path`. Every error names both.
+pub fn load(path: &Path, name: &str) -> anyhow::Result<Entry> {
+    let context = || format!("lift manifest {}: file {name:?}", path.display());
+    let text = std::fs::read(path)
+        .map_err(|e| anyhow!("cannot read it: {e}"))
+        .with_context(context)?;
+    let json: Value = serde_json::from_slice(&text)
+        .map_err(|e| anyhow!("not valid JSON: {e}"))
+        .with_context(context)?;
+    entry(&json, name).with_context(context)
+}
+
+fn entry(json: &Value, name: &str) -> anyhow::Result<Entry> {
+    let table = json
+        .get("ptex")
+        .and_then(Value::as_object)
+        .ok_or_else(|| anyhow!("the manifest has no top-level `ptex` table of URLs"))?;
+    let urls = match table.get(name) {
+        None => return Err(anyhow!("no URL for it in the `ptex` table")),
+        Some(Value::String(url)) => vec![url.clone()],
+        Some(Value::Array(list)) if !list.is_empty() => list
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| anyhow!("its `ptex` entry must list URLs as strings"))?,
+        Some(_) => {
+            return Err(anyhow!(
+                "its `ptex` entry must be a URL or a non-empty list of URLs"
+            ));
+        }
+    };
+    let file = json
+        .pointer("/scie/lift/files")
+        .and_then(Value::as_array)
+        .and_then(|files| {
+            files
+                .iter()
+                .find(|f| f.get("name").and_then(Value::as_str) == Some(name))
+        });
+    let size = match file.and_then(|f| f.get("size")) {
+        None | Some(Value::Null) => None,
+        Some(size) => Some(
+            size.as_u64()
+                .ok_or_else(|| anyhow!("its size must be a non-negative integer, got {size}"))?,
+        ),
+    };
+    let sha256 = match file.and_then(|f| f.get("hash")) {
+        None | Some(Value::Null) => None,
+        Some(Value::String(hash)) => {
+            Some(Sha256Hex::parse(hash).map_err(|e| anyhow!("its hash: {e}"))?)
+        }
+        Some(other) => return Err(anyhow!("its hash must be a string, got {other}")),
+    };
+    Ok(Entry {
+        urls,
+        expected: Expected { size, sha256 },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const HASH: &str = "6c8db44ae0e18e320320bbaaafd2d69cde8bfea171ae2d651b7993d1396260b7";
+
+    fn manifest(file: Value, urls: Value) -> Value {
+        json!({
+            "scie": {"lift": {"name": "x", "files": [
+                {"name": "other", "size": 1, "hash": "0"},
+                file,
+            ], "boot": {}}},
+            "ptex": {"f.tar.gz": urls, "unrelated": 7},
+            "extra": {"ignored": true},
+        })
+    }
+
+    #[test]
+    fn reads_url_size_and_hash() {
+        let m = manifest(
+            json!({"name": "f.tar.gz", "size": 10, "hash": HASH, "key": "k", "future": 1}),
+            json!("https://h/f.tar.gz"),
+        );
+        let e = entry(&m, "f.tar.gz").unwrap();
+        assert_eq!(e.urls, ["https://h/f.tar.gz"]);
+        assert_eq!(e.expected.size, Some(10));
+        assert_eq!(e.expected.sha256.unwrap().to_string(), HASH);
+    }
+
+    #[test]
+    fn reads_a_list_of_urls_in_order() {
+        let m = manifest(
+            json!({"name": "f.tar.gz"}),
+            json!(["https://a/f", "https://b/f"]),
+        );
+        let e = entry(&m, "f.tar.gz").unwrap();
+        assert_eq!(e.urls, ["https://a/f", "https://b/f"]);
+        assert!(!e.expected.is_complete());
+    }
+
+    #[test]
+    fn rejects_bad_entries() {
+        let cases = [
+            (
+                json!({"name": "f.tar.gz", "size": -1, "hash": HASH}),
+                json!("u"),
+                "size",
+            ),
+            (
+                json!({"name": "f.tar.gz", "size": "10", "hash": HASH}),
+                json!("u"),
+                "size",
+            ),
+            (
+                json!({"name": "f.tar.gz", "size": 1.5, "hash": HASH}),
+                json!("u"),
+                "size",
+            ),
+            (
+                json!({"name": "f.tar.gz", "size": 1, "hash": "abc"}),
+                json!("u"),
+                "hash",
+            ),
+            (
+                json!({"name": "f.tar.gz", "size": 1, "hash": HASH.to_uppercase()}),
+                json!("u"),
+                "hash",
+            ),
+            (
+                json!({"name": "f.tar.gz", "size": 1, "hash": 5}),
+                json!("u"),
+                "hash",
+            ),
+            (json!({"name": "f.tar.gz"}), json!([]), "URL"),
+            (json!({"name": "f.tar.gz"}), json!(["u", 3]), "URL"),
+            (json!({"name": "f.tar.gz"}), json!({"url": "u"}), "URL"),
+        ];
+        for (file, urls, word) in cases {
+            let err = entry(&manifest(file.clone(), urls.clone()), "f.tar.gz").unwrap_err();
+            assert!(err.to_string().contains(word), "{file} {urls}: {err}");
+        }
+    }
+
+    #[test]
+    fn missing_entry_and_missing_table() {
+        let m = manifest(json!({"name": "f.tar.gz"}), json!("u"));
+        assert!(
+            entry(&m, "nope")
+                .unwrap_err()
+                .to_string()
+                .contains("no URL")
+        );
+        let err = entry(&json!({"scie": {}}), "f").unwrap_err().to_string();
+        assert!(err.contains("`ptex` table"), "{err}");
+    }
+}

@@ -1,0 +1,22 @@
+//! The only code that writes to stdout: verified payload bytes, and the bare version.
+#![allow(clippy::print_stdout)]
+
+use std::fs::File;
+use std::io::{self, Write};
+
+use anyhow::anyhow;
+
+/// Copies verified bytes from `file` (positioned at its start) to stdout.
+pub fn emit(file: &mut File) -> anyhow::Result<u64> {
+    let mut stdout = io::stdout().lock();
+    let copied = io::copy(file, &mut stdout)
+        .and_then(|n| stdout.flush().map(|()| n))
+        .map_err(|e| anyhow!("error writing stdout: {e}"))?;
+    Ok(copied)
+}
+
+/// Prints the bare version, as the original ptex does for `-V`.
+pub fn version() -> anyhow::Result<()> {
+    writeln!(io::stdout(), "{}", env!("CARGO_PKG_VERSION"))
+        .map_err(|e| anyhow!("error writing stdout: {e}"))
+}

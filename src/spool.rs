@@ -1,0 +1,161 @@
+//! Spool files: where bytes wait until they are verified. A spool file is created new in the
+//! directory it will be used from, is removed when dropped, and becomes visible under its
+//! final name only by an atomic rename after verification.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Bytes buffered before a write to the spool file.
+const WRITE_BUFFER: usize = 256 * 1024;
+
+/// A temporary file being filled; deleted on drop unless persisted.
+pub struct Spool {
+    path: PathBuf,
+    writer: Option<BufWriter<File>>,
+}
+
+impl Spool {
+    /// Creates a new, empty spool file in `dir` (created if missing), named after `hint`.
+    pub fn create(dir: &Path, hint: &str) -> io::Result<Spool> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        std::fs::create_dir_all(dir)?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!(
+            ".{}.{}-{}-{}.ptex-part",
+            sanitize(hint),
+            std::process::id(),
+            nanos,
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = dir.join(name);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok(Spool {
+            path,
+            writer: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+        })
+    }
+
+    /// The spool file's path, for messages.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends bytes.
+    pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.writer_mut()?.write_all(bytes)
+    }
+
+    /// Flushes and rewinds the file for reading it back from the start.
+    pub fn reader(&mut self) -> io::Result<&mut File> {
+        let writer = self.writer_mut()?;
+        writer.flush()?;
+        let file = writer.get_mut();
+        file.seek(SeekFrom::Start(0))?;
+        Ok(file)
+    }
+
+    /// Flushes the file to disk and renames it to `target`, replacing whatever was there
+    /// (a symlink is replaced, never written through).
+    pub fn persist(mut self, target: &Path) -> io::Result<()> {
+        let mut writer = self
+            .writer
+            .take()
+            .ok_or_else(|| io::Error::other("spool file already closed"))?;
+        writer.flush()?;
+        writer.get_mut().sync_all()?;
+        drop(writer);
+        match std::fs::rename(&self.path, target) {
+            Ok(()) => {
+                // Nothing left to clean up.
+                self.path = PathBuf::new();
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn writer_mut(&mut self) -> io::Result<&mut BufWriter<File>> {
+        self.writer
+            .as_mut()
+            .ok_or_else(|| io::Error::other("spool file already closed"))
+    }
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A file name fit for `-O`: a single, non-empty path component that is not `.` or `..`.
+pub fn safe_file_name(name: &str) -> Result<&str, String> {
+    let refused = |why: &str| Err(format!("cannot use {name:?} as a file name: {why}"));
+    if name.is_empty() {
+        return refused("it is empty");
+    }
+    if name == "." || name == ".." {
+        return refused("it names a directory");
+    }
+    if name.contains(['/', '\\', '\0']) {
+        return refused("it contains a path separator");
+    }
+    Ok(name)
+}
+
+/// `hint` reduced to characters that are safe in a file name, at most 64 of them.
+fn sanitize(hint: &str) -> String {
+    let clean: String = hint
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+'))
+        .take(64)
+        .collect();
+    if clean.trim_matches('.').is_empty() {
+        "download".to_string()
+    } else {
+        clean
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn spool_is_removed_unless_persisted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut spool = Spool::create(dir.path(), "../../etc/passwd").unwrap();
+        assert_eq!(spool.path().parent(), Some(dir.path()));
+        spool.write(b"abc").unwrap();
+        let mut back = String::new();
+        spool.reader().unwrap().read_to_string(&mut back).unwrap();
+        assert_eq!(back, "abc");
+        drop(spool);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+        let mut spool = Spool::create(dir.path(), "x").unwrap();
+        spool.write(b"def").unwrap();
+        let target = dir.path().join("out");
+        spool.persist(&target).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"def");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn safe_names() {
+        assert!(safe_file_name("a.tar.gz").is_ok());
+        for bad in ["", ".", "..", "a/b", "../x", "a\\b", "/"] {
+            assert!(safe_file_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

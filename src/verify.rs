@@ -1,0 +1,202 @@
+//! Counting and hashing bytes as they stream in, enforcing the size cap, and the final
+//! verdict against the expected size and sha256.
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+/// A sha256 digest as 64 lowercase hex digits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sha256Hex(String);
+
+impl Sha256Hex {
+    /// Accepts exactly 64 lowercase hex digits, the form scie-jump compares against.
+    pub fn parse(text: &str) -> Result<Sha256Hex, String> {
+        if text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            Ok(Sha256Hex(text.to_string()))
+        } else {
+            Err(format!(
+                "the sha256 must be 64 lowercase hex digits, got {:?}",
+                text.chars().take(80).collect::<String>()
+            ))
+        }
+    }
+
+    fn of(digest: &[u8]) -> Sha256Hex {
+        let mut hex = String::with_capacity(64);
+        for byte in digest {
+            hex.push(char::from_digit((byte >> 4) as u32, 16).unwrap_or('0'));
+            hex.push(char::from_digit((byte & 0xf) as u32, 16).unwrap_or('0'));
+        }
+        Sha256Hex(hex)
+    }
+}
+
+impl fmt::Display for Sha256Hex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What the file must be; either part may be unknown.
+#[derive(Clone, Debug, Default)]
+pub struct Expected {
+    pub size: Option<u64>,
+    pub sha256: Option<Sha256Hex>,
+}
+
+impl Expected {
+    /// True when both the size and the sha256 are known.
+    pub fn is_complete(&self) -> bool {
+        self.size.is_some() && self.sha256.is_some()
+    }
+}
+
+/// Why the bytes from a source are not the expected file.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("size mismatch: expected {expected} bytes, the server declares {declared}")]
+    DeclaredSize { expected: u64, declared: u64 },
+    #[error("size mismatch: expected {expected} bytes, the source sent more")]
+    TooLarge { expected: u64 },
+    #[error("size mismatch: expected {expected} bytes, got {actual}")]
+    Size { expected: u64, actual: u64 },
+    #[error("sha256 mismatch: expected {expected}, got {actual}")]
+    Sha256 {
+        expected: Sha256Hex,
+        actual: Sha256Hex,
+    },
+}
+
+/// Counts and hashes a byte stream against an expectation.
+pub struct Verifier {
+    expected: Expected,
+    hasher: Sha256,
+    count: u64,
+}
+
+/// The size and digest of bytes that passed verification.
+#[derive(Debug)]
+pub struct Verified {
+    pub size: u64,
+    pub sha256: Sha256Hex,
+}
+
+impl Verifier {
+    pub fn new(expected: Expected) -> Verifier {
+        Verifier {
+            expected,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+
+    /// Fails early when the length a source declares cannot be the expected size.
+    pub fn check_declared(&self, declared: Option<u64>) -> Result<(), VerifyError> {
+        match (self.expected.size, declared) {
+            (Some(expected), Some(declared)) if expected != declared => {
+                Err(VerifyError::DeclaredSize { expected, declared })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Accepts the next bytes; fails as soon as they run past the expected size, so at most
+    /// one chunk beyond it is ever received.
+    pub fn update(&mut self, bytes: &[u8]) -> Result<(), VerifyError> {
+        self.count += bytes.len() as u64;
+        if let Some(expected) = self.expected.size
+            && self.count > expected
+        {
+            return Err(VerifyError::TooLarge { expected });
+        }
+        self.hasher.update(bytes);
+        Ok(())
+    }
+
+    /// The verdict once the stream has ended.
+    pub fn finish(self) -> Result<Verified, VerifyError> {
+        if let Some(expected) = self.expected.size
+            && expected != self.count
+        {
+            return Err(VerifyError::Size {
+                expected,
+                actual: self.count,
+            });
+        }
+        let actual = Sha256Hex::of(&self.hasher.finalize());
+        match self.expected.sha256 {
+            Some(expected) if expected != actual => Err(VerifyError::Sha256 { expected, actual }),
+            _ => Ok(Verified {
+                size: self.count,
+                sha256: actual,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HELLO_SHA256: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
+    fn expect(size: u64, sha: &str) -> Expected {
+        Expected {
+            size: Some(size),
+            sha256: Some(Sha256Hex::parse(sha).unwrap()),
+        }
+    }
+
+    #[test]
+    fn accepts_matching_bytes_in_chunks() {
+        let mut v = Verifier::new(expect(5, HELLO_SHA256));
+        v.update(b"he").unwrap();
+        v.update(b"llo").unwrap();
+        let done = v.finish().unwrap();
+        assert_eq!(done.size, 5);
+        assert_eq!(done.sha256.to_string(), HELLO_SHA256);
+    }
+
+    #[test]
+    fn flipped_byte_is_a_sha256_mismatch() {
+        let mut v = Verifier::new(expect(5, HELLO_SHA256));
+        v.update(b"hellO").unwrap();
+        let err = v.finish().unwrap_err().to_string();
+        assert!(err.starts_with("sha256 mismatch: expected 2cf24d"), "{err}");
+    }
+
+    #[test]
+    fn stops_past_the_expected_size() {
+        let mut v = Verifier::new(expect(5, HELLO_SHA256));
+        v.update(b"hello").unwrap();
+        assert!(matches!(v.update(b"!"), Err(VerifyError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn short_body_and_declared_length() {
+        let mut v = Verifier::new(expect(5, HELLO_SHA256));
+        assert!(v.check_declared(Some(6)).is_err());
+        assert!(v.check_declared(Some(5)).is_ok() && v.check_declared(None).is_ok());
+        v.update(b"hell").unwrap();
+        assert!(matches!(
+            v.finish(),
+            Err(VerifyError::Size { actual: 4, .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_expectations_still_hash() {
+        let mut v = Verifier::new(Expected::default());
+        v.update(b"hello").unwrap();
+        assert_eq!(v.finish().unwrap().sha256.to_string(), HELLO_SHA256);
+    }
+
+    #[test]
+    fn sha256_form_is_strict() {
+        assert!(Sha256Hex::parse(HELLO_SHA256).is_ok());
+        assert!(Sha256Hex::parse(&HELLO_SHA256.to_uppercase()).is_err());
+        assert!(Sha256Hex::parse(&HELLO_SHA256[1..]).is_err());
+        assert!(Sha256Hex::parse(&format!("{}g", &HELLO_SHA256[1..])).is_err());
+    }
+}

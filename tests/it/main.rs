@@ -1,0 +1,3 @@
+//! Integration tests for the `ptex` binary.
+
+mod support;

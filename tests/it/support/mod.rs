@@ -1,0 +1,7 @@
+//! Test-support code shared by the `it` integration tests.
+
+pub mod server;
+pub mod tls;
+
+#[cfg(test)]
+mod selftest;
