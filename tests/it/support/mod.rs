@@ -1,5 +1,6 @@
 //! Test-support code shared by the `it` integration tests.
 
+pub mod scie;
 pub mod server;
 pub mod tls;
 

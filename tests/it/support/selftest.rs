@@ -118,6 +118,30 @@ fn tls_works_only_with_the_written_cert() {
 }
 
 #[test]
+fn tls_truncated_and_endless_fail_like_plain() {
+    let identity = tls::self_signed();
+    let dir = tempfile::tempdir().unwrap();
+    let cert = identity.write_cert(dir.path());
+    let server = TestServer::start_tls(&identity, |req| match req.path.as_str() {
+        "/t" => Reply::Truncated {
+            declared_len: 10,
+            body: b"abc".to_vec(),
+        },
+        _ => Reply::EndlessChunked {
+            chunk: b"0123456789".to_vec(),
+            max_bytes: 25,
+        },
+    });
+    let cacert = cert.to_str().unwrap();
+    let out = curl(&["--cacert", cacert, &server.url("/t")]);
+    assert_eq!(code(&out), 18, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, b"abc");
+    let out = curl(&["--cacert", cacert, &server.url("/e")]);
+    assert_eq!(code(&out), 18, "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, b"0123456789012345678901234");
+}
+
+#[test]
 fn tls_cert_is_a_valid_webpki_trust_anchor() {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, ServerName};
