@@ -161,6 +161,17 @@ mod tests {
     }
 
     #[test]
+    fn example_manifest_reads() {
+        let example: Value =
+            serde_json::from_str(include_str!("../config/examples/lift.json")).unwrap();
+        let name = "cpython-3.10.8+20221106-x86_64-unknown-linux-gnu-install_only.tar.gz";
+        let e = entry(&example, name).unwrap();
+        assert_eq!(e.urls.len(), 2);
+        assert_eq!(e.expected.size, Some(27555856));
+        assert_eq!(e.expected.sha256.unwrap().to_string(), HASH);
+    }
+
+    #[test]
     fn missing_entry_and_missing_table() {
         let m = manifest(json!({"name": "f.tar.gz"}), json!("u"));
         assert!(

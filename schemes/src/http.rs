@@ -193,11 +193,20 @@ pub(crate) fn classify(err: &reqwest::Error) -> FetchError {
 }
 
 fn is_tls(err: &reqwest::Error) -> bool {
-    causes(err).any(|e| {
-        e.downcast_ref::<rustls::Error>().is_some()
-            || e.downcast_ref::<std::io::Error>()
+    causes(err).any(|cause| {
+        // rustls errors arrive wrapped in one or more layers of io::Error, whose `source()`
+        // skips the wrapped error: unwrap them by hand.
+        let mut current = Some(cause);
+        while let Some(e) = current {
+            if e.downcast_ref::<rustls::Error>().is_some() {
+                return true;
+            }
+            current = e
+                .downcast_ref::<std::io::Error>()
                 .and_then(|io| io.get_ref())
-                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+                .map(|inner| inner as &(dyn std::error::Error + 'static));
+        }
+        false
     })
 }
 

@@ -3,5 +3,9 @@
 
 mod binding;
 mod direct;
+mod faults;
 mod manifest;
+mod output;
+mod redirects;
 mod support;
+mod tls;
