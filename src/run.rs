@@ -48,10 +48,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let (spool_dir, out_file) = if cli.remote_name {
         let name = match &cli.file {
             Some(file) => file.clone(),
-            None => job.sources[0].file_name(),
+            None => first_source(&job.sources)?.file_name(),
         };
-        let name = safe_file_name(&name)
-            .map_err(|e| anyhow!("cannot save {} with -O: {e}", job.sources[0]))?;
+        let name = safe_file_name(&name).map_err(|e| {
+            anyhow!(
+                "cannot save {} from {} with -O: {e}",
+                job.name,
+                job.sources[0]
+            )
+        })?;
         (PathBuf::from("."), Some(PathBuf::from(name)))
     } else {
         (settings.cache_dir.join("spool"), None)
@@ -98,9 +103,9 @@ fn binding_job(cli: &Cli, manifest: &Path, file: &str) -> anyhow::Result<(Job, b
     let unverified = !expected.is_complete();
     let job = Job {
         name: file.to_string(),
+        options: request_options(cli, file, first_source(&sources)?)?,
         sources,
         expected,
-        options: request_options(cli, file)?,
     };
     Ok((job, unverified))
 }
@@ -114,7 +119,7 @@ fn direct_job(cli: &Cli, url: &str) -> anyhow::Result<(Job, bool)> {
     };
     let job = Job {
         expected: flag_expectations(cli).with_context(|| format!("cannot fetch {source}"))?,
-        options: request_options(cli, &name)?,
+        options: request_options(cli, &name, &source)?,
         name,
         sources: vec![source],
     };
@@ -148,12 +153,17 @@ fn agree<T: PartialEq + std::fmt::Display>(
     }
 }
 
-fn request_options(cli: &Cli, name: &str) -> anyhow::Result<RequestOptions> {
+fn first_source(sources: &[Source]) -> anyhow::Result<&Source> {
+    sources.first().context("no source URL to fetch from")
+}
+
+/// `-H` headers, validated before any connection, for the origin of the first source.
+fn request_options(cli: &Cli, name: &str, first: &Source) -> anyhow::Result<RequestOptions> {
     let headers = cli
         .headers
         .iter()
         .map(|h| Header::parse(h))
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| format!("cannot fetch {name}"))?;
-    Ok(RequestOptions { headers })
+    Ok(RequestOptions::new(headers, first))
 }

@@ -10,7 +10,7 @@
 
 use ptex_config::{Netrc, Settings};
 use reqwest::header::{AUTHORIZATION, LOCATION};
-use url::{Origin, Url};
+use url::Url;
 
 use crate::download::Download;
 use crate::source::percent_decode;
@@ -56,11 +56,10 @@ impl HttpBackend {
         observe: &mut dyn FnMut(&ResponseHead),
     ) -> Result<Download, FetchError> {
         let first = source.url();
-        let origin = first.origin();
         let mut url = first.clone();
         let mut chain = vec![redact_url(url.as_str())];
         for hop in 0..=MAX_REDIRECTS {
-            let response = self.send(&url, first, &origin, options).await?;
+            let response = self.send(&url, first, options).await?;
             observe(&head(&url, &response));
             let status = response.status();
             if !status.is_redirection() {
@@ -93,7 +92,6 @@ impl HttpBackend {
         &self,
         url: &Url,
         first: &Url,
-        origin: &Origin,
         options: &RequestOptions,
     ) -> Result<reqwest::Response, FetchError> {
         let mut bare = url.clone();
@@ -102,11 +100,11 @@ impl HttpBackend {
         let _ = bare.set_password(None);
         let mut request = self.client.get(bare);
         let mut authorized = false;
-        if url.origin() == *origin {
-            for header in &options.headers {
-                authorized |= header.name == AUTHORIZATION;
-                request = request.header(header.name.clone(), header.value.clone());
-            }
+        for header in options.headers_for(url) {
+            authorized |= header.name == AUTHORIZATION;
+            request = request.header(header.name.clone(), header.value.clone());
+        }
+        if url.origin() == first.origin() {
             if !authorized && !first.username().is_empty() {
                 let user = percent_decode(first.username());
                 let password = first.password().map(percent_decode);

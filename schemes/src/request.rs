@@ -2,7 +2,9 @@
 
 use reqwest::header::{HeaderName, HeaderValue};
 
-use crate::FetchError;
+use url::{Origin, Url};
+
+use crate::{FetchError, Source};
 
 /// Spaces and tabs around a header name or value; CR and LF are never trimmed, but refused.
 const BLANK: [char; 2] = [' ', '\t'];
@@ -58,10 +60,31 @@ fn redact_header(text: &str) -> String {
 }
 
 /// How to make requests for one file.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct RequestOptions {
-    /// Headers sent to the origin of the first URL only (`-H`).
-    pub headers: Vec<Header>,
+    /// Extra headers (`-H`), sent to `header_origin` only.
+    headers: Vec<Header>,
+    header_origin: Origin,
+}
+
+impl RequestOptions {
+    /// Options whose `headers` go only to the origin (scheme, host, port) of `owner`, the
+    /// URL they were given for: never to another mirror, nor across a redirect.
+    pub fn new(headers: Vec<Header>, owner: &Source) -> RequestOptions {
+        RequestOptions {
+            headers,
+            header_origin: owner.url().origin(),
+        }
+    }
+
+    /// The extra headers for a request to `url`: all of them on their own origin, else none.
+    pub(crate) fn headers_for(&self, url: &Url) -> &[Header] {
+        if url.origin() == self.header_origin {
+            &self.headers
+        } else {
+            &[]
+        }
+    }
 }
 
 /// The status line and headers of one response (one hop of a redirect chain), for `-D`.

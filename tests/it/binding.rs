@@ -164,3 +164,42 @@ fn unverifiable_file_is_fetched_with_a_warning() {
     out.assert_delivered(&body);
     assert!(out.stderr.contains("cannot be verified"), "{}", out.stderr);
 }
+
+#[test]
+fn remote_name_in_binding_mode_uses_the_file_name() {
+    let body = payload(1_234);
+    let server = serve(body.clone());
+    let sandbox = Sandbox::new();
+    let lift = sandbox.manifest(
+        NAME,
+        json!(server.url("/whatever")),
+        Some(body.len() as u64),
+        Some(&sha256_hex(&body)),
+    );
+    let out = sandbox.run(&["-O", lift.to_str().unwrap(), NAME]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stdout.is_empty());
+    assert_eq!(std::fs::read(sandbox.work().join(NAME)).unwrap(), body);
+}
+
+#[test]
+fn hostile_file_name_never_escapes_with_remote_name() {
+    let server = serve(b"x".to_vec());
+    let sandbox = Sandbox::new();
+    let name = "../escaped";
+    let lift = sandbox.manifest(
+        name,
+        json!(server.url("/x")),
+        Some(1),
+        Some(&sha256_hex(b"x")),
+    );
+    let out = sandbox.run(&["-O", lift.to_str().unwrap(), name]);
+    out.assert_failed(&["-O", "path separator"]);
+    assert_eq!(server.request_count(), 0);
+    assert!(!sandbox.work().parent().unwrap().join("escaped").exists());
+    // Without -O the name is only a label: the bytes go to stdout, the spool stays inside
+    // the cache directory.
+    sandbox.bind(&lift, name).assert_delivered(b"x");
+    assert!(!sandbox.cache().parent().unwrap().join("escaped").exists());
+    assert!(sandbox.spool_debris().is_empty());
+}

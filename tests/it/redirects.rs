@@ -163,3 +163,20 @@ fn malformed_netrc_is_one_warning_not_a_failure() {
     );
     assert!(!lines[0].contains("before-machine"), "{}", lines[0]);
 }
+
+#[test]
+fn custom_headers_stay_with_the_first_source() {
+    let mirror = TestServer::start(|_| Reply::ok("x"));
+    let first = TestServer::start(|_| Reply::status(404));
+    let sandbox = Sandbox::new();
+    let lift = sandbox.manifest(
+        "f",
+        json!([first.url("/f"), mirror.url("/f")]),
+        Some(1),
+        Some(&sha256_hex(b"x")),
+    );
+    let out = sandbox.run(&["-H", "X-Api-Key: for-first", lift.to_str().unwrap(), "f"]);
+    out.assert_delivered(b"x");
+    assert_eq!(first.requests()[0].header("x-api-key"), Some("for-first"));
+    assert_eq!(mirror.requests()[0].header("x-api-key"), None);
+}
