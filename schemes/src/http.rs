@@ -104,13 +104,12 @@ impl HttpBackend {
             authorized |= header.name == AUTHORIZATION;
             request = request.header(header.name.clone(), header.value.clone());
         }
-        if url.origin() == first.origin() {
-            if !authorized && !first.username().is_empty() {
-                let user = percent_decode(first.username());
-                let password = first.password().map(percent_decode);
-                request = request.basic_auth(user, password);
-                authorized = true;
-            }
+        // URL userinfo belongs to the origin of the URL it was written in.
+        if !authorized && !first.username().is_empty() && url.origin() == first.origin() {
+            let user = percent_decode(first.username());
+            let password = first.password().map(percent_decode);
+            request = request.basic_auth(user, password);
+            authorized = true;
         }
         if !authorized
             && let Some(host) = url.host_str()
