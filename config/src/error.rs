@@ -15,6 +15,15 @@ pub enum ConfigError {
     /// No cache directory could be determined.
     #[error("cannot determine a cache directory: set PTEX_CACHE_DIR or HOME")]
     NoCacheDir,
+    /// The config file named by `PTEX_CONFIG` (or the default one) cannot be read.
+    #[error("cannot read config file {path}: {source}")]
+    ConfigUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The config file is not valid.
+    #[error("config file {path} is invalid: {reason}")]
+    ConfigInvalid { path: PathBuf, reason: String },
     /// The netrc file exists but could not be read.
     #[error("cannot read netrc file {path}: {source}")]
     NetrcUnreadable {

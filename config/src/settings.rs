@@ -1,10 +1,10 @@
 //! Resolved settings for one ptex run: the spool directory, timeouts and netrc credentials.
-//! Precedence is flag > environment > default; the config file joins in a later release.
+//! Precedence is flag > environment > config file > default.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::{ConfigError, Env, Netrc};
+use crate::{ConfigError, ConfigFile, Env, Netrc};
 
 /// Network timeouts. None of them limits a slow download that keeps making progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +34,10 @@ pub struct Settings {
     pub timeouts: Timeouts,
     /// Credentials from `$NETRC` or `~/.netrc`, if that file exists and parses.
     pub netrc: Option<Netrc>,
+    /// The config file's contents (empty when there is none).
+    pub file: ConfigFile,
+    /// Where the config file was read from, if there was one.
+    pub file_path: Option<PathBuf>,
     /// Problems that do not stop the run (for example a malformed netrc), to show the user.
     pub warnings: Vec<String>,
 }
@@ -46,7 +50,10 @@ impl Settings {
             warnings.push(format!("{e}; netrc credentials are not used"));
             None
         });
+        let (file, file_path) = ConfigFile::load(env)?;
         Ok(Settings {
+            file,
+            file_path,
             cache_dir: cache_dir(env)?,
             timeouts: Timeouts {
                 connect: seconds(env, "PTEX_CONNECT_TIMEOUT")?

@@ -26,14 +26,16 @@ pub enum FetchError {
     /// The HTTP client could not be set up (for example unreadable TLS roots).
     #[error("cannot set up the HTTP client: {reason}")]
     Setup { reason: String },
-    /// The server does not have the file.
-    #[error("not found (HTTP {status})")]
-    NotFound { status: u16 },
-    /// The server refused our credentials, or we sent none.
-    #[error(
-        "access denied (HTTP {status}): check the credentials for this host (netrc, -H Authorization)"
-    )]
-    AccessDenied { status: u16 },
+    /// The source does not have the file (`detail` says how we know, e.g. `HTTP 404`).
+    #[error("not found ({detail})")]
+    NotFound { detail: String },
+    /// The source refused our credentials, or we sent none; `hint` says which credentials
+    /// were tried (never their values) and where to set them.
+    #[error("access denied ({detail}): {hint}")]
+    AccessDenied { detail: String, hint: String },
+    /// The settings for this source cannot work (e.g. an unknown region or a bad endpoint).
+    #[error("bad configuration: {reason}")]
+    Config { reason: String },
     /// Any other unsuccessful HTTP status.
     #[error("HTTP {status}{}", reason_suffix(*status))]
     HttpStatus { status: u16 },
@@ -46,6 +48,13 @@ pub enum FetchError {
     /// The server did not answer, or stopped sending, in time.
     #[error("timed out: {reason}")]
     Timeout { reason: String },
+    /// The storage service failed in a way that may pass (throttling, 5xx, a dropped
+    /// connection).
+    #[error("temporary failure: {reason}")]
+    Transient { reason: String },
+    /// The storage service failed in a way that will not pass by retrying.
+    #[error("storage error: {reason}")]
+    Storage { reason: String },
     /// The transfer broke off after it began.
     #[error("transfer interrupted: {reason}")]
     Interrupted { reason: String },
@@ -66,6 +75,7 @@ impl FetchError {
                 Disposition::Retry
             }
             FetchError::Connect { .. }
+            | FetchError::Transient { .. }
             | FetchError::Timeout { .. }
             | FetchError::Interrupted { .. } => Disposition::Retry,
             _ => Disposition::NextSource,

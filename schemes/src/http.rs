@@ -29,15 +29,8 @@ pub(crate) struct HttpBackend {
 
 impl HttpBackend {
     pub(crate) fn new(settings: &Settings) -> Result<HttpBackend, FetchError> {
-        // The one crypto provider compiled in; a second install attempt is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
+        let client = client_builder(settings)
             .redirect(reqwest::redirect::Policy::none())
-            .retry(reqwest::retry::never())
-            .referer(false)
-            .connect_timeout(settings.timeouts.connect)
-            .read_timeout(settings.timeouts.read)
             .build()
             .map_err(|e| FetchError::Setup {
                 reason: describe(&e),
@@ -66,10 +59,12 @@ impl HttpBackend {
                 return match status.as_u16() {
                     200..=299 => Ok(Download::http(response)),
                     404 | 410 => Err(FetchError::NotFound {
-                        status: status.as_u16(),
+                        detail: format!("HTTP {}", status.as_u16()),
                     }),
                     401 | 403 => Err(FetchError::AccessDenied {
-                        status: status.as_u16(),
+                        detail: format!("HTTP {}", status.as_u16()),
+                        hint: "check the credentials for this host (netrc, -H Authorization)"
+                            .to_string(),
                     }),
                     status => Err(FetchError::HttpStatus { status }),
                 };
@@ -120,6 +115,19 @@ impl HttpBackend {
         }
         request.send().await.map_err(|e| classify(&e))
     }
+}
+
+/// A reqwest client builder with what every ptex client shares: the user agent, the user's
+/// timeouts, no retries of its own (ours are counted), no Referer, no content decoding.
+pub(crate) fn client_builder(settings: &Settings) -> reqwest::ClientBuilder {
+    // The one crypto provider compiled in; a second install attempt is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .retry(reqwest::retry::never())
+        .referer(false)
+        .connect_timeout(settings.timeouts.connect)
+        .read_timeout(settings.timeouts.read)
 }
 
 /// Where a redirect response points, if ptex may follow it.

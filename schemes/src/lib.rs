@@ -7,10 +7,15 @@
 mod dispatch;
 mod download;
 mod error;
+mod file;
+mod ftp;
+mod gcs;
 mod http;
 mod redact;
 mod request;
+mod s3;
 mod source;
+mod store;
 
 pub use dispatch::Dispatcher;
 pub use download::Download;

@@ -13,16 +13,28 @@ pub enum Scheme {
     Http,
     /// `https://`
     Https,
+    /// `s3://bucket/key`
+    S3,
+    /// `gs://bucket/object`
+    Gs,
+    /// `file:///absolute/path`
+    File,
+    /// `ftp://[user[:password]@]host[:port]/path`
+    Ftp,
 }
 
 impl Scheme {
     /// Every supported scheme, as written in URLs.
-    pub const SUPPORTED: &'static [&'static str] = &["http", "https"];
+    pub const SUPPORTED: &'static [&'static str] = &["http", "https", "s3", "gs", "file", "ftp"];
 
     fn from_name(name: &str) -> Option<Scheme> {
         match name {
             "http" => Some(Scheme::Http),
             "https" => Some(Scheme::Https),
+            "s3" => Some(Scheme::S3),
+            "gs" => Some(Scheme::Gs),
+            "file" => Some(Scheme::File),
+            "ftp" => Some(Scheme::Ftp),
             _ => None,
         }
     }
@@ -46,13 +58,47 @@ impl Source {
             Scheme::from_name(url.scheme()).ok_or_else(|| FetchError::UnsupportedScheme {
                 scheme: url.scheme().to_string(),
             })?;
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(FetchError::InvalidUrl {
-                url: redact_url(text),
-                reason: "the URL has no host".to_string(),
-            });
+        let invalid = |reason: &str| FetchError::InvalidUrl {
+            url: redact_url(text),
+            reason: reason.to_string(),
+        };
+        let host = url.host_str().unwrap_or("").to_string();
+        let source = Source { url, scheme };
+        match scheme {
+            Scheme::File => {
+                if !host.is_empty() && host != "localhost" {
+                    return Err(invalid("a file URL names no host: file:///absolute/path"));
+                }
+                if source.url.to_file_path().is_err() || source.url.path().ends_with('/') {
+                    return Err(invalid("expected file:///absolute/path/to/file"));
+                }
+            }
+            Scheme::S3 | Scheme::Gs => {
+                if host.is_empty() {
+                    return Err(invalid("the URL names no bucket"));
+                }
+                if source.object_key().is_empty() || source.object_key().ends_with('/') {
+                    return Err(invalid("the URL names no object in the bucket"));
+                }
+            }
+            Scheme::Http | Scheme::Https | Scheme::Ftp => {
+                if host.is_empty() {
+                    return Err(invalid("the URL has no host"));
+                }
+            }
         }
-        Ok(Source { url, scheme })
+        Ok(source)
+    }
+
+    /// The host, which is the bucket for `s3://` and `gs://`.
+    pub fn host(&self) -> &str {
+        self.url.host_str().unwrap_or("")
+    }
+
+    /// The path without its leading `/`, percent-decoded: the object key of `s3://` and
+    /// `gs://`, the file path of `ftp://`.
+    pub fn object_key(&self) -> String {
+        percent_decode(self.url.path().trim_start_matches('/'))
     }
 
     /// The scheme of this source.
@@ -129,7 +175,7 @@ mod tests {
     fn unsupported_scheme_lists_the_supported_ones() {
         let err = Source::parse("gopher://h/x").unwrap_err().to_string();
         assert!(err.contains("gopher"), "{err}");
-        assert!(err.contains("http, https"), "{err}");
+        assert!(err.contains("http, https, s3, gs, file, ftp"), "{err}");
     }
 
     #[test]
@@ -142,6 +188,31 @@ mod tests {
             Source::parse("http://"),
             Err(FetchError::InvalidUrl { .. })
         ));
+    }
+
+    #[test]
+    fn object_stores_need_a_bucket_and_a_key() {
+        let s = Source::parse("s3://corp-artifacts/pbs/a%2Bb.tar.gz").unwrap();
+        assert_eq!((s.scheme(), s.host()), (Scheme::S3, "corp-artifacts"));
+        assert_eq!(s.object_key(), "pbs/a+b.tar.gz");
+        assert_eq!(Source::parse("gs://b/o").unwrap().scheme(), Scheme::Gs);
+        for bad in ["s3://bucket", "s3://bucket/", "gs://b/dir/", "s3:///key"] {
+            assert!(Source::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn file_urls_are_absolute_local_paths() {
+        let s = Source::parse("file:///tmp/a%20b.bin").unwrap();
+        assert_eq!(s.scheme(), Scheme::File);
+        assert_eq!(
+            s.url().to_file_path().unwrap(),
+            std::path::Path::new("/tmp/a b.bin")
+        );
+        assert!(Source::parse("file://localhost/tmp/x").is_ok());
+        for bad in ["file://server/share/x", "file:///tmp/dir/"] {
+            assert!(Source::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

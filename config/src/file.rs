@@ -1,0 +1,218 @@
+//! The JSON config file: per-scheme settings for private buckets and internal stores.
+//! Found at `$PTEX_CONFIG`, else `<user config dir>/ptex/config.json`; validated on load, so
+//! a typo or a bad endpoint is reported before any network I/O.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::{ConfigError, Env};
+
+/// Everything the config file can say.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Settings for `s3://` sources.
+    #[serde(default)]
+    pub s3: S3Config,
+    /// Settings for `gs://` sources.
+    #[serde(default)]
+    pub gs: GcsConfig,
+}
+
+/// S3 settings; each may be given for all buckets and overridden per bucket.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    #[serde(flatten)]
+    pub defaults: S3Bucket,
+    /// Per-bucket settings, by bucket name.
+    #[serde(default)]
+    pub buckets: BTreeMap<String, S3Bucket>,
+}
+
+/// S3 settings of one bucket (or the defaults for all).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct S3Bucket {
+    /// AWS region, e.g. `eu-west-1`.
+    pub region: Option<String>,
+    /// Endpoint of an S3-compatible store, e.g. `https://minio.corp.example:9000`.
+    pub endpoint: Option<String>,
+    /// Profile in `~/.aws/credentials` / `~/.aws/config`.
+    pub profile: Option<String>,
+    /// Address the bucket as `https://<bucket>.<endpoint host>` (default: path style for
+    /// custom endpoints, virtual-host style on AWS).
+    pub virtual_host_style: Option<bool>,
+    /// Send `x-amz-request-payer: requester`.
+    pub requester_pays: Option<bool>,
+    /// Never sign requests (a public bucket), even when credentials exist.
+    pub anonymous: Option<bool>,
+}
+
+impl S3Config {
+    /// The settings for `bucket`: its own entry where it says something, else the defaults.
+    pub fn bucket(&self, bucket: &str) -> S3Bucket {
+        let d = &self.defaults;
+        match self.buckets.get(bucket) {
+            None => d.clone(),
+            Some(b) => S3Bucket {
+                region: b.region.clone().or_else(|| d.region.clone()),
+                endpoint: b.endpoint.clone().or_else(|| d.endpoint.clone()),
+                profile: b.profile.clone().or_else(|| d.profile.clone()),
+                virtual_host_style: b.virtual_host_style.or(d.virtual_host_style),
+                requester_pays: b.requester_pays.or(d.requester_pays),
+                anonymous: b.anonymous.or(d.anonymous),
+            },
+        }
+    }
+}
+
+/// Google Cloud Storage settings.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GcsConfig {
+    /// JSON API endpoint (default `https://storage.googleapis.com`; `STORAGE_EMULATOR_HOST`
+    /// overrides it).
+    pub endpoint: Option<String>,
+    /// A service-account or authorized-user JSON key file.
+    pub credentials_file: Option<PathBuf>,
+    /// The name of an environment variable holding an OAuth2 access token.
+    pub token_env: Option<String>,
+    /// Never sign requests (public objects only).
+    pub anonymous: Option<bool>,
+}
+
+impl ConfigFile {
+    /// Loads the config file; `Ok((default, None))` when there is none.
+    pub fn load(env: &dyn Env) -> Result<(ConfigFile, Option<PathBuf>), ConfigError> {
+        let (path, required) = match env.var_os("PTEX_CONFIG").filter(|p| !p.is_empty()) {
+            Some(path) => (PathBuf::from(path), true),
+            None => match directories::ProjectDirs::from("", "", "ptex") {
+                Some(dirs) => (dirs.config_dir().join("config.json"), false),
+                None => return Ok((ConfigFile::default(), None)),
+            },
+        };
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let config = ConfigFile::parse(&bytes, &path)?;
+                Ok((config, Some(path)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                Ok((ConfigFile::default(), None))
+            }
+            Err(source) => Err(ConfigError::ConfigUnreadable { path, source }),
+        }
+    }
+
+    /// Parses and validates config JSON read from `path`.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<ConfigFile, ConfigError> {
+        let invalid = |reason: String| ConfigError::ConfigInvalid {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let config: ConfigFile =
+            serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+        let s3_endpoints = std::iter::once(("s3".to_string(), &config.s3.defaults)).chain(
+            config
+                .s3
+                .buckets
+                .iter()
+                .map(|(name, b)| (format!("s3.buckets.{name}"), b)),
+        );
+        for (place, bucket) in s3_endpoints {
+            if let Some(endpoint) = &bucket.endpoint {
+                check_endpoint(endpoint).map_err(|e| invalid(format!("{place}.endpoint: {e}")))?;
+            }
+        }
+        if let Some(endpoint) = &config.gs.endpoint {
+            check_endpoint(endpoint).map_err(|e| invalid(format!("gs.endpoint: {e}")))?;
+        }
+        Ok(config)
+    }
+}
+
+/// An endpoint must be an absolute http(s) URL with a host.
+pub fn check_endpoint(endpoint: &str) -> Result<(), String> {
+    let rest = endpoint
+        .strip_prefix("https://")
+        .or_else(|| endpoint.strip_prefix("http://"))
+        .ok_or_else(|| format!("{endpoint:?} must start with https:// or http://"))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(format!("{endpoint:?} has no valid host"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<ConfigFile, ConfigError> {
+        ConfigFile::parse(text.as_bytes(), Path::new("/etc/ptex.json"))
+    }
+
+    #[test]
+    fn bucket_settings_override_defaults() {
+        let config = parse(
+            r#"{"s3": {"region": "us-east-1", "endpoint": "https://s3.corp.example",
+                       "buckets": {"mirror": {"region": "eu-west-1", "requester_pays": true}}},
+                "gs": {"endpoint": "http://127.0.0.1:9023", "token_env": "GCS_TOKEN"}}"#,
+        )
+        .unwrap();
+        let mirror = config.s3.bucket("mirror");
+        assert_eq!(mirror.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(mirror.endpoint.as_deref(), Some("https://s3.corp.example"));
+        assert_eq!(mirror.requester_pays, Some(true));
+        let other = config.s3.bucket("other");
+        assert_eq!(other.region.as_deref(), Some("us-east-1"));
+        assert_eq!(other.requester_pays, None);
+        assert_eq!(config.gs.token_env.as_deref(), Some("GCS_TOKEN"));
+    }
+
+    #[test]
+    fn typos_and_bad_endpoints_are_named() {
+        for (text, words) in [
+            (
+                r#"{"s3": {"regoin": "x"}}"#,
+                vec!["regoin", "/etc/ptex.json"],
+            ),
+            (r#"{"s4": {}}"#, vec!["s4"]),
+            (
+                r#"{"s3": {"endpoint": "minio:9000"}}"#,
+                vec!["s3.endpoint", "https://"],
+            ),
+            (
+                r#"{"s3": {"buckets": {"b": {"endpoint": "http:///x"}}}}"#,
+                vec!["s3.buckets.b.endpoint", "host"],
+            ),
+            (r#"{"gs": {"endpoint": "ftp://x"}}"#, vec!["gs.endpoint"]),
+            ("not json", vec!["/etc/ptex.json"]),
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            for word in words {
+                assert!(err.contains(word), "{text}: {word:?} missing from {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn example_config_is_valid() {
+        let example = include_str!("../examples/config.json");
+        let config = parse(example).unwrap();
+        assert!(!config.s3.buckets.is_empty());
+    }
+
+    #[test]
+    fn missing_default_file_is_fine_but_missing_ptex_config_is_not() {
+        let env: std::collections::HashMap<String, String> = [(
+            "PTEX_CONFIG".to_string(),
+            "/nonexistent/ptex.json".to_string(),
+        )]
+        .into();
+        let err = ConfigFile::load(&env).unwrap_err().to_string();
+        assert!(err.contains("/nonexistent/ptex.json"), "{err}");
+    }
+}

@@ -1,0 +1,118 @@
+//! What every opendal-backed scheme shares: one HTTP transport on our reqwest client, opening
+//! an object (stat, then a streaming read of exactly its length), and sorting opendal's
+//! errors into our vocabulary.
+
+use std::sync::Arc;
+
+use opendal::{ErrorKind, HttpTransporter, OperationContext, Operator};
+use opendal_http_transport_reqwest::ReqwestTransport;
+use ptex_config::Settings;
+
+use crate::{Download, FetchError};
+
+/// How long a credential or region probe (instance metadata, region detection) may take in
+/// all: when no metadata service exists, ptex must not hang on it.
+pub(crate) const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The reqwest clients opendal's services use.
+#[derive(Clone)]
+pub(crate) struct Transports {
+    /// For object reads: the user's timeouts.
+    pub(crate) main: HttpTransporter,
+    /// For probes that may have nobody listening (metadata services): short timeouts.
+    pub(crate) probe: HttpTransporter,
+    /// The probe client itself, redirects off, for ptex's own probes.
+    pub(crate) probe_client: reqwest::Client,
+}
+
+impl Transports {
+    pub(crate) fn new(settings: &Settings) -> Result<Transports, FetchError> {
+        let main = crate::http::client_builder(settings)
+            // opendal's services rely on the transport following redirects; reqwest drops
+            // Authorization when one leaves the host.
+            .redirect(reqwest::redirect::Policy::limited(
+                crate::http::MAX_REDIRECTS,
+            ));
+        let probe = || {
+            crate::http::client_builder(settings)
+                .connect_timeout(PROBE_TIMEOUT / 2)
+                .timeout(PROBE_TIMEOUT)
+        };
+        let build = |builder: reqwest::ClientBuilder| {
+            builder.build().map_err(|e| FetchError::Setup {
+                reason: e.to_string(),
+            })
+        };
+        let transport = |client| HttpTransporter::new(ReqwestTransport::new(client));
+        Ok(Transports {
+            main: transport(build(main)?),
+            probe: transport(build(probe())?),
+            probe_client: build(probe().redirect(reqwest::redirect::Policy::none()))?,
+        })
+    }
+
+    /// `operator` sending its requests through our client.
+    pub(crate) fn attach(&self, operator: Operator) -> Operator {
+        operator.with_context(OperationContext::new().with_http_transport(self.main.clone()))
+    }
+}
+
+/// Opens `path` on `operator`: its length first, so a wrong size fails before the body.
+pub(crate) async fn open(
+    operator: &Operator,
+    path: &str,
+    hint: &Arc<str>,
+) -> Result<Download, FetchError> {
+    let meta = operator.stat(path).await.map_err(|e| classify(&e, hint))?;
+    if meta.is_dir() {
+        return Err(FetchError::NotFound {
+            detail: "it is a directory, not a file".to_string(),
+        });
+    }
+    let length = meta.content_length();
+    let reader = operator
+        .reader(path)
+        .await
+        .map_err(|e| classify(&e, hint))?;
+    let stream = reader
+        .into_bytes_stream(0..length)
+        .await
+        .map_err(|e| classify(&e, hint))?;
+    Ok(Download::stream(Some(length), stream, hint.clone()))
+}
+
+/// Sorts an opendal error into our vocabulary. `hint` tells the user which credentials were
+/// used, for access-denied errors.
+pub(crate) fn classify(err: &opendal::Error, hint: &str) -> FetchError {
+    let reason = describe(err);
+    match err.kind() {
+        ErrorKind::NotFound => FetchError::NotFound {
+            detail: "no such object".to_string(),
+        },
+        ErrorKind::IsADirectory => FetchError::NotFound {
+            detail: "it is a directory, not a file".to_string(),
+        },
+        ErrorKind::PermissionDenied => FetchError::AccessDenied {
+            detail: reason,
+            hint: hint.to_string(),
+        },
+        ErrorKind::ConfigInvalid => FetchError::Config { reason },
+        ErrorKind::RateLimited => FetchError::Transient { reason },
+        _ if err.is_temporary() => FetchError::Transient { reason },
+        _ => FetchError::Storage { reason },
+    }
+}
+
+/// opendal's message and its innermost cause, without the request context it carries.
+fn describe(err: &opendal::Error) -> String {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    let mut innermost = None;
+    while let Some(c) = cause {
+        innermost = Some(c);
+        cause = c.source();
+    }
+    match innermost {
+        Some(inner) => format!("{}: {inner}", err.message()),
+        None => err.message().to_string(),
+    }
+}
