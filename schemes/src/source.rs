@@ -77,6 +77,14 @@ impl Source {
                 if host.is_empty() {
                     return Err(invalid("the URL names no bucket"));
                 }
+                let valid_chars = host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'));
+                if !(3..=222).contains(&host.len()) || !valid_chars {
+                    return Err(invalid(
+                        "a bucket name has 3 to 63 letters, digits, dots, hyphens or underscores",
+                    ));
+                }
                 if source.object_key().is_empty() || source.object_key().ends_with('/') {
                     return Err(invalid("the URL names no object in the bucket"));
                 }
@@ -195,8 +203,14 @@ mod tests {
         let s = Source::parse("s3://corp-artifacts/pbs/a%2Bb.tar.gz").unwrap();
         assert_eq!((s.scheme(), s.host()), (Scheme::S3, "corp-artifacts"));
         assert_eq!(s.object_key(), "pbs/a+b.tar.gz");
-        assert_eq!(Source::parse("gs://b/o").unwrap().scheme(), Scheme::Gs);
-        for bad in ["s3://bucket", "s3://bucket/", "gs://b/dir/", "s3:///key"] {
+        assert_eq!(Source::parse("gs://bkt/o").unwrap().scheme(), Scheme::Gs);
+        for bad in [
+            "s3://bucket",
+            "s3://bucket/",
+            "gs://bkt/dir/",
+            "s3:///key",
+            "s3://b/key",
+        ] {
             assert!(Source::parse(bad).is_err(), "{bad}");
         }
     }

@@ -111,8 +111,19 @@ fn describe(err: &opendal::Error) -> String {
         innermost = Some(c);
         cause = c.source();
     }
+    // S3 and GCS put the reason in an XML `<Code>` (e.g. `SignatureDoesNotMatch`).
+    let full = err.to_string();
+    let code = full
+        .split_once("<Code>")
+        .and_then(|(_, rest)| rest.split_once("</Code>"))
+        .map(|(code, _)| code.to_string());
+    let message = match (code, err.message()) {
+        (Some(code), _) => code,
+        (None, "") => err.kind().to_string(),
+        (None, message) => message.to_string(),
+    };
     match innermost {
-        Some(inner) => format!("{}: {inner}", err.message()),
-        None => err.message().to_string(),
+        Some(inner) => format!("{message}: {inner}"),
+        None => message,
     }
 }

@@ -4,8 +4,12 @@
 mod binding;
 mod direct;
 mod faults;
+mod file;
+mod ftp;
+mod gcs;
 mod manifest;
 mod output;
 mod redirects;
+mod s3;
 mod support;
 mod tls;

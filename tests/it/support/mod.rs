@@ -1,8 +1,14 @@
 //! Test-support code shared by the `it` integration tests.
 
+pub mod daemon;
+pub mod ftp;
+pub mod gcs;
+pub mod s3;
 pub mod scie;
 pub mod server;
 pub mod tls;
 
 #[cfg(test)]
 mod selftest;
+#[cfg(test)]
+mod selftest_servers;
