@@ -55,7 +55,7 @@ fn broken_manifests_fail_before_any_request() {
             json!({"scie": {"lift": {"files": [{"name": "f", "size": 1, "hash": hash}]}},
                    "ptex": {"f": "gopher://127.0.0.1/f"}})
             .to_string(),
-            "supported: http, https",
+            "supported: http, https, s3, gs, file, ftp",
         ),
         (
             "URL that does not parse",

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::support::moto::MotoServer;
 use crate::support::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
 use crate::support::scie::{Sandbox, payload, sha256_hex};
 use crate::support::server::{Reply, TestServer};
@@ -185,4 +186,23 @@ fn manifest_falls_back_from_s3_to_http() {
         "{}",
         out.stderr
     );
+}
+
+#[test]
+fn public_object_is_read_unsigned_without_any_aws_setup() {
+    let server = MotoServer::start();
+    let body = payload(64_000);
+    server.put_public_object("public-releases", "tool/v1/tool.tar.gz", &body);
+    let mut sandbox = Sandbox::new();
+    // No credentials anywhere: an empty HOME, no AWS_* keys, no metadata service.
+    sandbox
+        .env("AWS_ENDPOINT_URL", server.endpoint())
+        .env("AWS_REGION", "us-east-1");
+    let lift = sandbox.manifest(
+        "tool.tar.gz",
+        json!("s3://public-releases/tool/v1/tool.tar.gz"),
+        Some(body.len() as u64),
+        Some(&sha256_hex(&body)),
+    );
+    sandbox.bind(&lift, "tool.tar.gz").assert_delivered(&body);
 }

@@ -24,7 +24,7 @@ pub fn free_port() -> u16 {
 }
 
 /// The absolute path of `target/test-venv/bin/{name}`, the Python venv `scripts/test` sets
-/// up (with `gcp-storage-emulator` and `pyftpdlib`); panics naming that step if it is missing.
+/// up (with `gcp-storage-emulator`, `pyftpdlib` and `moto`); panics naming that step if it is missing.
 pub fn venv_bin(name: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("target/test-venv/bin")
@@ -32,7 +32,7 @@ pub fn venv_bin(name: &str) -> PathBuf {
     assert!(
         path.exists(),
         "{} is missing: run scripts/test, which creates the venv target/test-venv with \
-         gcp-storage-emulator and pyftpdlib",
+         gcp-storage-emulator, pyftpdlib and moto",
         path.display()
     );
     path

@@ -3,6 +3,7 @@
 pub mod daemon;
 pub mod ftp;
 pub mod gcs;
+pub mod moto;
 pub mod s3;
 pub mod scie;
 pub mod server;
