@@ -1,10 +1,14 @@
-//! Getting one file: try its sources in order, stream each into a fresh spool file through
-//! the verifier, and stop at the first source whose bytes verify. Retries and backoff plug in
-//! here; the sources never share a spool file, so bytes of two sources are never mixed.
+//! Getting one file: try its sources in order, stream each attempt into a fresh spool file
+//! through the verifier, and stop at the first whose bytes verify; retry transient failures
+//! in bounded, backed-off rounds. Attempts never share a spool file, so bytes of two sources
+//! (or two responses) are never mixed.
 
 use std::path::Path;
 
+use std::time::Duration;
+
 use anyhow::{Context, anyhow};
+use ptex_config::RetryPolicy;
 use ptex_schemes::{Dispatcher, Disposition, FetchError, RequestOptions, Source};
 
 use crate::report::Reporter;
@@ -26,7 +30,11 @@ pub struct Job {
 /// Why one attempt failed.
 enum Failure {
     /// This source did not deliver the file.
-    Source { reason: String, give_up: bool },
+    Source {
+        reason: String,
+        disposition: Disposition,
+        retry_after: Option<Duration>,
+    },
     /// A local problem (the spool file) that no other source can fix.
     Local(anyhow::Error),
 }
@@ -34,7 +42,8 @@ enum Failure {
 impl From<FetchError> for Failure {
     fn from(err: FetchError) -> Failure {
         Failure::Source {
-            give_up: err.disposition() == Disposition::GiveUp,
+            disposition: err.disposition(),
+            retry_after: err.retry_after(),
             reason: err.to_string(),
         }
     }
@@ -42,70 +51,147 @@ impl From<FetchError> for Failure {
 
 impl From<VerifyError> for Failure {
     fn from(err: VerifyError) -> Failure {
+        // Other bytes from the same URL will not become right ones: never retried.
         Failure::Source {
             reason: err.to_string(),
-            give_up: false,
+            disposition: Disposition::NextSource,
+            retry_after: None,
         }
     }
 }
 
 /// Fetches `job` into a verified spool file in `spool_dir`.
+///
+/// Sources are tried in order, each at once after the one before fails. Sources that failed
+/// in a way that may pass (5xx, 429, a reset, a timeout) are tried again in later rounds,
+/// after a jittered, doubling backoff (or the server's `Retry-After`, capped); other
+/// failures (404, a mismatch) drop the source.
 pub async fn fetch(
     job: &Job,
     dispatcher: &mut Dispatcher,
+    retry: RetryPolicy,
     spool_dir: &Path,
     report: &Reporter,
 ) -> anyhow::Result<(Spool, Verified)> {
     let total = job.sources.len();
-    let mut failures = Vec::new();
-    for (index, source) in job.sources.iter().enumerate() {
-        report.info(format_args!(
-            "fetching {} from {source} (source {} of {total})",
-            job.name,
-            index + 1
-        ));
-        let mut spool = Spool::create(spool_dir, &job.name).with_context(|| {
-            format!(
-                "failed to fetch {}: cannot create a spool file in {}",
+    let mut last_failure: Vec<Option<String>> = vec![None; total];
+    let mut attempts = vec![0u32; total];
+    let mut pending: Vec<usize> = (0..total).collect();
+    let mut asked_wait = None;
+    for round in 0..=retry.retries {
+        if round > 0 {
+            let wait = backoff(&retry, round, asked_wait);
+            report.warn(format_args!(
+                "{}: trying again in {:.1} s (round {} of {})",
                 job.name,
-                spool_dir.display()
-            )
-        })?;
-        match attempt(job, source, dispatcher, &mut spool, report).await {
-            Ok(verified) => return Ok((spool, verified)),
-            Err(Failure::Local(err)) => {
-                return Err(err.context(format!("failed to fetch {} from {source}", job.name)));
+                wait.as_secs_f64(),
+                round + 1,
+                retry.retries + 1
+            ));
+            tokio::time::sleep(wait).await;
+        }
+        let mut again = Vec::new();
+        asked_wait = None;
+        for (position, &index) in pending.iter().enumerate() {
+            let source = &job.sources[index];
+            report.info(format_args!(
+                "fetching {} from {source} (source {} of {total}, attempt {})",
+                job.name,
+                index + 1,
+                attempts[index] + 1
+            ));
+            attempts[index] += 1;
+            let mut spool = Spool::create(spool_dir, &job.name).with_context(|| {
+                format!(
+                    "failed to fetch {}: cannot create a spool file in {}",
+                    job.name,
+                    spool_dir.display()
+                )
+            })?;
+            let (reason, disposition, retry_after) =
+                match attempt(job, source, dispatcher, &mut spool, report).await {
+                    Ok(verified) => return Ok((spool, verified)),
+                    Err(Failure::Local(err)) => {
+                        return Err(
+                            err.context(format!("failed to fetch {} from {source}", job.name))
+                        );
+                    }
+                    Err(Failure::Source {
+                        reason,
+                        disposition,
+                        retry_after,
+                    }) => (reason, disposition, retry_after),
+                };
+            if disposition == Disposition::Retry {
+                again.push(index);
+                asked_wait = asked_wait.max(retry_after);
             }
-            Err(Failure::Source { reason, give_up }) => {
-                if index + 1 < total && !give_up {
-                    report.warn(format_args!(
-                        "{}: source {} of {total} ({source}) failed: {reason}; trying the next",
-                        job.name,
-                        index + 1
-                    ));
-                }
-                failures.push((source, reason));
-                if give_up {
-                    break;
-                }
+            let last_of_round = position + 1 == pending.len();
+            let nothing_left = disposition == Disposition::GiveUp
+                || (last_of_round && (again.is_empty() || round == retry.retries));
+            if !nothing_left {
+                report.warn(format_args!(
+                    "{}: source {} of {total} ({source}) failed: {reason}",
+                    job.name,
+                    index + 1
+                ));
+            }
+            last_failure[index] = Some(reason);
+            if disposition == Disposition::GiveUp {
+                return Err(all_failed(job, &last_failure, &attempts));
             }
         }
+        if again.is_empty() {
+            break;
+        }
+        pending = again;
     }
-    Err(match failures.as_slice() {
-        [(source, reason)] => anyhow!("failed to fetch {} from {source}: {reason}", job.name),
-        _ => {
-            let attempts: Vec<String> = failures
-                .iter()
-                .map(|(source, reason)| format!("{source}: {reason}"))
-                .collect();
-            anyhow!(
-                "failed to fetch {}: all {} sources failed: {}",
-                job.name,
-                failures.len(),
-                attempts.join("; ")
-            )
-        }
-    })
+    Err(all_failed(job, &last_failure, &attempts))
+}
+
+/// The final error: every source tried, with its last reason.
+fn all_failed(job: &Job, last_failure: &[Option<String>], attempts: &[u32]) -> anyhow::Error {
+    let tried: Vec<String> = job
+        .sources
+        .iter()
+        .zip(last_failure)
+        .zip(attempts)
+        .filter_map(|((source, failure), &count)| {
+            let failure = failure.as_ref()?;
+            Some(match count {
+                1 => format!("{source}: {failure}"),
+                n => format!("{source}: {failure} (after {n} attempts)"),
+            })
+        })
+        .collect();
+    match tried.as_slice() {
+        [one] => anyhow!("failed to fetch {} from {one}", job.name),
+        _ => anyhow!(
+            "failed to fetch {}: all {} sources failed: {}",
+            job.name,
+            tried.len(),
+            tried.join("; ")
+        ),
+    }
+}
+
+/// The wait before retry round `round` (1-based): full jitter over a doubling window, but
+/// at least what a server asked for; never more than the policy's maximum.
+fn backoff(retry: &RetryPolicy, round: u32, asked: Option<Duration>) -> Duration {
+    let window = retry
+        .backoff
+        .saturating_mul(1 << (round - 1).min(16))
+        .min(retry.max_backoff);
+    let jittered = window.mul_f64(random_fraction());
+    jittered.max(asked.unwrap_or_default().min(retry.max_backoff))
+}
+
+/// A number in [0, 1), random enough for jitter.
+fn random_fraction() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// One try of one source, start to verdict.

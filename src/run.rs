@@ -66,8 +66,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let retry = settings.retry;
     let mut dispatcher = Dispatcher::new(settings);
-    let fetched = runtime.block_on(fetch::fetch(&job, &mut dispatcher, &spool_dir, &report));
+    let fetched = runtime.block_on(fetch::fetch(
+        &job,
+        &mut dispatcher,
+        retry,
+        &spool_dir,
+        &report,
+    ));
     report.progress().clear();
     let (mut spool, _verified) = fetched?;
     match out_file {

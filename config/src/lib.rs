@@ -12,4 +12,4 @@ pub use env::{Env, ProcessEnv};
 pub use error::ConfigError;
 pub use file::{ConfigFile, GcsConfig, S3Bucket, S3Config, check_endpoint};
 pub use netrc::{Netrc, NetrcEntry};
-pub use settings::{Settings, Timeouts};
+pub use settings::{RetryPolicy, Settings, Timeouts};

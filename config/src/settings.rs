@@ -24,6 +24,28 @@ impl Default for Timeouts {
     }
 }
 
+/// How often to try a source again after a transient failure, and how long to wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Extra rounds over the sources after the first (`PTEX_RETRIES`, default 3).
+    pub retries: u32,
+    /// The backoff before the first retry round; it doubles each round, with full jitter
+    /// (`PTEX_RETRY_BACKOFF`, seconds, default 1).
+    pub backoff: Duration,
+    /// The longest wait between rounds, `Retry-After` included.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            retries: 3,
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Everything a run needs to know about its user's setup.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -32,6 +54,8 @@ pub struct Settings {
     pub cache_dir: PathBuf,
     /// Network timeouts.
     pub timeouts: Timeouts,
+    /// Retries of transient failures.
+    pub retry: RetryPolicy,
     /// Credentials from `$NETRC` or `~/.netrc`, if that file exists and parses.
     pub netrc: Option<Netrc>,
     /// The config file's contents (empty when there is none).
@@ -60,6 +84,16 @@ impl Settings {
                     .unwrap_or(Timeouts::default().connect),
                 read: seconds(env, "PTEX_READ_TIMEOUT")?.unwrap_or(Timeouts::default().read),
             },
+            retry: RetryPolicy {
+                retries: retries(env)?.unwrap_or(RetryPolicy::default().retries),
+                backoff: match env.non_empty("PTEX_RETRY_BACKOFF") {
+                    // Zero is allowed here, unlike for timeouts: no wait between rounds.
+                    Some(v) if v.trim() == "0" => Duration::ZERO,
+                    _ => seconds(env, "PTEX_RETRY_BACKOFF")?
+                        .unwrap_or(RetryPolicy::default().backoff),
+                },
+                max_backoff: RetryPolicy::default().max_backoff,
+            },
             netrc,
             warnings,
         })
@@ -73,6 +107,21 @@ fn cache_dir(env: &dyn Env) -> Result<PathBuf, ConfigError> {
     directories::ProjectDirs::from("", "", "ptex")
         .map(|dirs| dirs.cache_dir().to_path_buf())
         .ok_or(ConfigError::NoCacheDir)
+}
+
+/// `PTEX_RETRIES`: 0 to 10 extra rounds.
+fn retries(env: &dyn Env) -> Result<Option<u32>, ConfigError> {
+    let Some(value) = env.non_empty("PTEX_RETRIES") else {
+        return Ok(None);
+    };
+    match value.trim().parse::<u32>() {
+        Ok(n) if n <= 10 => Ok(Some(n)),
+        _ => Err(ConfigError::InvalidEnv {
+            name: "PTEX_RETRIES",
+            value,
+            reason: "expected a whole number from 0 to 10".to_string(),
+        }),
+    }
 }
 
 /// A positive number of seconds, fractions allowed (`0.5`), from `name`.
@@ -125,6 +174,26 @@ mod tests {
         .unwrap();
         assert_eq!(s.timeouts.connect, Duration::from_millis(500));
         assert_eq!(s.timeouts.read, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn retry_policy_from_env() {
+        let s = Settings::load(&env(&[
+            ("PTEX_CACHE_DIR", "/tmp/c"),
+            ("PTEX_RETRIES", "0"),
+            ("PTEX_RETRY_BACKOFF", "0.01"),
+        ]))
+        .unwrap();
+        assert_eq!(s.retry.retries, 0);
+        assert_eq!(s.retry.backoff, Duration::from_millis(10));
+        let s = Settings::load(&env(&[("PTEX_CACHE_DIR", "/tmp/c")])).unwrap();
+        assert_eq!(s.retry, RetryPolicy::default());
+        for bad in ["-1", "11", "many"] {
+            let err = Settings::load(&env(&[("PTEX_CACHE_DIR", "/tmp/c"), ("PTEX_RETRIES", bad)]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("PTEX_RETRIES"), "{err}");
+        }
     }
 
     #[test]

@@ -36,9 +36,12 @@ pub enum FetchError {
     /// The settings for this source cannot work (e.g. an unknown region or a bad endpoint).
     #[error("bad configuration: {reason}")]
     Config { reason: String },
-    /// Any other unsuccessful HTTP status.
+    /// Any other unsuccessful HTTP status, with the wait the server asked for (`Retry-After`).
     #[error("HTTP {status}{}", reason_suffix(*status))]
-    HttpStatus { status: u16 },
+    HttpStatus {
+        status: u16,
+        retry_after: Option<std::time::Duration>,
+    },
     /// No connection could be made.
     #[error("could not connect: {reason}")]
     Connect { reason: String },
@@ -71,7 +74,9 @@ impl FetchError {
     pub fn disposition(&self) -> Disposition {
         match self {
             FetchError::InvalidHeader { .. } | FetchError::Setup { .. } => Disposition::GiveUp,
-            FetchError::HttpStatus { status } if *status >= 500 || matches!(status, 408 | 429) => {
+            FetchError::HttpStatus { status, .. }
+                if *status >= 500 || matches!(status, 408 | 429) =>
+            {
                 Disposition::Retry
             }
             FetchError::Connect { .. }
@@ -79,6 +84,16 @@ impl FetchError {
             | FetchError::Timeout { .. }
             | FetchError::Interrupted { .. } => Disposition::Retry,
             _ => Disposition::NextSource,
+        }
+    }
+}
+
+impl FetchError {
+    /// How long the source asked us to wait before trying again, if it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            FetchError::HttpStatus { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 }

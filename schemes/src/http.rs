@@ -66,7 +66,10 @@ impl HttpBackend {
                         hint: "check the credentials for this host (netrc, -H Authorization)"
                             .to_string(),
                     }),
-                    status => Err(FetchError::HttpStatus { status }),
+                    status => Err(FetchError::HttpStatus {
+                        status,
+                        retry_after: retry_after(&response),
+                    }),
                 };
             }
             let next = next_hop(&url, &response)?;
@@ -163,6 +166,13 @@ fn next_hop(url: &Url, response: &reqwest::Response) -> Result<Url, FetchError> 
         ));
     }
     Ok(next)
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare for downloads and is ignored).
+fn retry_after(response: &reqwest::Response) -> Option<std::time::Duration> {
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?;
+    let seconds: u64 = value.to_str().ok()?.trim().parse().ok()?;
+    Some(std::time::Duration::from_secs(seconds))
 }
 
 fn head(url: &Url, response: &reqwest::Response) -> ResponseHead {

@@ -10,6 +10,7 @@ mod gcs;
 mod manifest;
 mod output;
 mod redirects;
+mod retries;
 mod s3;
 mod support;
 mod tls;

@@ -149,7 +149,9 @@ impl Sandbox {
             .env("PTEX_CACHE_DIR", self.cache())
             // Keep the suite fast if something does hang.
             .env("PTEX_CONNECT_TIMEOUT", "5")
-            .env("PTEX_READ_TIMEOUT", "5");
+            .env("PTEX_READ_TIMEOUT", "5")
+            // Retries stay on (their default count), with backoff in milliseconds.
+            .env("PTEX_RETRY_BACKOFF", "0.01");
         for (name, value) in &self.env {
             command.env(name, value);
         }

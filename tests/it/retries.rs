@@ -1,0 +1,141 @@
+//! Transient failures are retried in bounded, backed-off rounds; others are not
+//! (RELIABILITY cases 3, 7, 8 and 10).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::scie::{Sandbox, payload, sha256_hex};
+use crate::support::server::{Reply, TestServer};
+
+/// A server that answers the n-th request (0-based) with `script(n)`.
+fn scripted(script: impl Fn(usize) -> Reply + Send + Sync + 'static) -> TestServer {
+    let count = Arc::new(AtomicUsize::new(0));
+    TestServer::start(move |_| script(count.fetch_add(1, Ordering::SeqCst)))
+}
+
+#[test]
+fn two_503s_then_success_takes_exactly_three_requests() {
+    let server = scripted(|n| {
+        if n < 2 {
+            Reply::status(503)
+        } else {
+            Reply::ok("ok")
+        }
+    });
+    let sandbox = Sandbox::new();
+    let lift = sandbox.manifest(
+        "f",
+        json!(server.url("/f")),
+        Some(2),
+        Some(&sha256_hex(b"ok")),
+    );
+    let out = sandbox.bind(&lift, "f");
+    out.assert_delivered(b"ok");
+    assert_eq!(server.request_count(), 3);
+    assert!(out.stderr.contains("503"), "{}", out.stderr);
+}
+
+#[test]
+fn persistent_500_fails_after_the_retry_budget() {
+    let server = TestServer::start(|_| Reply::status(500));
+    let sandbox = Sandbox::new();
+    let url = server.url("/f");
+    let out = sandbox.run(&[&url]);
+    out.assert_failed(&[&url, "HTTP 500", "after 4 attempts"]);
+    assert_eq!(server.request_count(), 4);
+
+    let mut no_retries = Sandbox::new();
+    no_retries.env("PTEX_RETRIES", "0");
+    let before = server.request_count();
+    no_retries.run(&[&url]).assert_failed(&[&url, "HTTP 500"]);
+    assert_eq!(server.request_count() - before, 1);
+}
+
+#[test]
+fn retry_after_is_honoured() {
+    let server = scripted(|n| {
+        if n == 0 {
+            Reply::status(429).with_header("Retry-After", "2")
+        } else {
+            Reply::ok("ok")
+        }
+    });
+    let sandbox = Sandbox::new();
+    let started = Instant::now();
+    let out = sandbox.run(&[&server.url("/f")]);
+    out.assert_delivered(b"ok");
+    assert_eq!(server.request_count(), 2);
+    // The backoff base is 10 ms in tests: only Retry-After explains a 2 s pause.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1_900),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        out.stderr.contains("trying again in 2.0 s"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn truncated_body_is_retried_and_a_persistent_cut_fails() {
+    let body = payload(20_000);
+    let (full, half) = (body.clone(), body[..10_000].to_vec());
+    let server = scripted(move |n| {
+        if n == 0 {
+            Reply::Truncated {
+                declared_len: 20_000,
+                body: half.clone(),
+            }
+        } else {
+            Reply::ok(full.clone())
+        }
+    });
+    let sandbox = Sandbox::new();
+    let lift = sandbox.manifest(
+        "f",
+        json!(server.url("/f")),
+        Some(20_000),
+        Some(&sha256_hex(&body)),
+    );
+    sandbox.bind(&lift, "f").assert_delivered(&body);
+    assert_eq!(server.request_count(), 2);
+
+    let half = body[..10_000].to_vec();
+    let always_cut = TestServer::start(move |_| Reply::Truncated {
+        declared_len: 20_000,
+        body: half.clone(),
+    });
+    let lift = sandbox.manifest(
+        "f",
+        json!(always_cut.url("/f")),
+        Some(20_000),
+        Some(&sha256_hex(&body)),
+    );
+    sandbox
+        .bind(&lift, "f")
+        .assert_failed(&["f", "interrupted", "after 4 attempts"]);
+    assert_eq!(always_cut.request_count(), 4);
+    assert!(sandbox.spool_debris().is_empty());
+}
+
+#[test]
+fn a_transient_failure_moves_on_to_the_next_source_at_once() {
+    let flaky = TestServer::start(|_| Reply::status(503));
+    let good = TestServer::start(|_| Reply::ok("ok"));
+    let sandbox = Sandbox::new();
+    let lift = sandbox.manifest(
+        "f",
+        json!([flaky.url("/f"), good.url("/f")]),
+        Some(2),
+        Some(&sha256_hex(b"ok")),
+    );
+    let out = sandbox.bind(&lift, "f");
+    out.assert_delivered(b"ok");
+    assert_eq!((flaky.request_count(), good.request_count()), (1, 1));
+    assert!(!out.stderr.contains("trying again"), "{}", out.stderr);
+}
