@@ -40,23 +40,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
     if unverified {
         report.warn(format_args!(
-            "{}: the manifest gives no size and sha256 for it; the download cannot be verified",
+            "{}: the manifest does not give both its size and sha256; the download cannot be verified",
             job.name
         ));
     }
 
     let (spool_dir, out_file) = if cli.remote_name {
+        let first = first_source(&job.sources)?;
         let name = match &cli.file {
             Some(file) => file.clone(),
-            None => first_source(&job.sources)?.file_name(),
+            None => first.file_name(),
         };
-        let name = safe_file_name(&name).map_err(|e| {
-            anyhow!(
-                "cannot save {} from {} with -O: {e}",
-                job.name,
-                job.sources[0]
-            )
-        })?;
+        let name = safe_file_name(&name)
+            .map_err(|e| anyhow!("cannot save {} from {first} with -O: {e}", job.name))?;
         (PathBuf::from("."), Some(PathBuf::from(name)))
     } else {
         (settings.cache_dir.join("spool"), None)
