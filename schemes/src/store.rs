@@ -117,7 +117,13 @@ fn describe(err: &opendal::Error) -> String {
         .split_once("<Code>")
         .and_then(|(_, rest)| rest.split_once("</Code>"))
         .map(|(code, _)| code.to_string());
-    let message = match (code, err.message()) {
+    // Otherwise the HTTP status opendal keeps in its context says most (a HEAD has no body).
+    let status = full
+        .split_once("response: Parts { status: ")
+        .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .filter(|digits| digits.len() == 3)
+        .map(|digits| format!("HTTP {digits}"));
+    let message = match (code.or(status), err.message()) {
         (Some(code), _) => code,
         (None, "") => err.kind().to_string(),
         (None, message) => message.to_string(),
