@@ -46,6 +46,15 @@ pub struct Cli {
     #[arg(long, value_name = "BYTES")]
     pub size: Option<u64>,
 
+    /// Config file to use instead of $PTEX_CONFIG or ~/.config/ptex/config.json.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<std::path::PathBuf>,
+
+    /// Show (on stderr) the sources that would be tried, in order, with the credentials
+    /// each would use (by name), then exit without fetching.
+    #[arg(long)]
+    pub dry_run: bool,
+
     /// Print the version and exit.
     #[arg(short = 'V', long, action = ArgAction::SetTrue)]
     pub version: bool,

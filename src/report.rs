@@ -56,6 +56,14 @@ impl Reporter {
     }
 }
 
+/// Prints the `--dry-run` plan: the candidate sources of `name`, in order.
+pub fn dry_run(name: &str, lines: &[String]) {
+    eprintln!("ptex: dry run: {name} would be fetched from, in order:");
+    for (index, line) in lines.iter().enumerate() {
+        eprintln!("  {}. {}", index + 1, one_line(line));
+    }
+}
+
 /// Prints the final error line.
 pub fn error(err: &anyhow::Error) {
     eprintln!("ptex: error: {}", one_line(&format!("{err:#}")));

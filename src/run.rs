@@ -1,58 +1,81 @@
-//! One run of ptex: turn the command line into a job, fetch and verify it, then hand the
+//! One run of ptex: turn the command line into a job (the file, its candidate sources after
+//! mirror rules and allow/block, what it must be), fetch and verify it, then hand the
 //! verified bytes to stdout or to the `-O` file.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow, bail};
-use ptex_config::{Env, ProcessEnv, Settings};
-use ptex_schemes::{Dispatcher, Header, RequestOptions, Source};
+use ptex_config::{Candidate, Env, ProcessEnv, Settings};
+use ptex_schemes::{Dispatcher, Header, RequestOptions, Scheme, Source};
 
 use crate::cli::Cli;
 use crate::fetch::{self, Job};
 use crate::manifest;
 use crate::output;
 use crate::progress::Progress;
-use crate::report::Reporter;
+use crate::report::{self, Reporter};
 use crate::spool::safe_file_name;
 use crate::verify::{Expected, Sha256Hex};
+
+/// What the command line asks for, before mirrors and filters apply.
+struct Request {
+    /// The file's name, for messages.
+    name: String,
+    /// The URLs as given (manifest order, or the one URL).
+    urls: Vec<String>,
+    /// What the file must be.
+    expected: Expected,
+    /// The `-O` file name: the manifest's file name, or the given URL's last segment.
+    remote_name: String,
+    /// Prefix for errors about the request itself (the manifest and file, or the URL).
+    context: String,
+    /// A binding-mode file the manifest gives no size or sha256 for.
+    unverified: bool,
+}
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     if cli.version {
         return output::version();
     }
-    let target = cli.target.clone().unwrap_or_default();
-    let settings = Settings::load(&ProcessEnv)?;
+    let settings = Settings::load(&ProcessEnv, cli.config.as_deref())?;
     let dump_headers = cli.dump_header || ProcessEnv.non_empty("PTEX_DUMP_HEADERS").is_some();
-    let show_progress = !cli.silent && std::io::stderr().is_terminal();
-
-    let (job, unverified) = match &cli.file {
-        Some(file) => binding_job(&cli, Path::new(&target), file)?,
-        None => direct_job(&cli, &target)?,
+    let show_progress = !cli.silent && !cli.dry_run && std::io::stderr().is_terminal();
+    let target = cli.target.clone().unwrap_or_default();
+    let request = match &cli.file {
+        Some(file) => binding_request(&cli, Path::new(&target), file)?,
+        None => direct_request(&cli, &target)?,
     };
     let report = Reporter::new(
         cli.verbose,
         dump_headers,
-        Progress::new(show_progress, &job.name),
+        Progress::new(show_progress, &request.name),
     );
     for warning in &settings.warnings {
         report.warn(warning);
     }
-    if unverified {
+
+    let candidates = settings.file.routing.candidates(&request.urls);
+    if cli.dry_run {
+        let lines: Vec<String> = candidates
+            .iter()
+            .map(|c| describe_candidate(c, &settings))
+            .collect();
+        report::dry_run(&request.name, &lines);
+        return Ok(());
+    }
+    let job = plan(&cli, &request, &candidates, &settings)?;
+    if request.unverified {
         report.warn(format_args!(
-            "{}: the manifest does not give both its size and sha256; the download cannot be verified",
+            "{}: the manifest does not give both its size and sha256; the download cannot be \
+             verified",
             job.name
         ));
     }
 
     let (spool_dir, out_file) = if cli.remote_name {
-        let first = first_source(&job.sources)?;
-        let name = match &cli.file {
-            Some(file) => file.clone(),
-            None => first.file_name(),
-        };
-        let name = safe_file_name(&name)
-            .map_err(|e| anyhow!("cannot save {} from {first} with -O: {e}", job.name))?;
+        let name = safe_file_name(&request.remote_name)
+            .map_err(|e| anyhow!("cannot save {} with -O: {e}", request.context))?;
         (PathBuf::from("."), Some(PathBuf::from(name)))
     } else {
         (settings.cache_dir.join("spool"), None)
@@ -87,46 +110,128 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Binding mode: the file's URLs and expectations come from the lift manifest. Returns the
-/// job and whether it lacks a size or sha256 to verify against.
-fn binding_job(cli: &Cli, manifest: &Path, file: &str) -> anyhow::Result<(Job, bool)> {
+/// Binding mode: the file's URLs and expectations come from the lift manifest.
+fn binding_request(cli: &Cli, manifest: &Path, file: &str) -> anyhow::Result<Request> {
     let entry = manifest::load(manifest, file)?;
-    let context = || format!("lift manifest {}: file {file:?}", manifest.display());
-    let flags = flag_expectations(cli).with_context(context)?;
+    let context = format!("lift manifest {}: file {file:?}", manifest.display());
+    let flags = flag_expectations(cli).context(context.clone())?;
     let expected = Expected {
-        size: agree("size", entry.expected.size, flags.size).with_context(context)?,
-        sha256: agree("sha256", entry.expected.sha256, flags.sha256).with_context(context)?,
+        size: agree("size", entry.expected.size, flags.size).context(context.clone())?,
+        sha256: agree("sha256", entry.expected.sha256, flags.sha256).context(context.clone())?,
     };
-    let sources = entry
-        .urls
-        .iter()
-        .map(|url| Source::parse(url))
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(context)?;
-    let unverified = !expected.is_complete();
-    let job = Job {
+    Ok(Request {
         name: file.to_string(),
-        options: request_options(cli, file, first_source(&sources)?)?,
-        sources,
+        unverified: !expected.is_complete(),
+        urls: entry.urls,
         expected,
-    };
-    Ok((job, unverified))
+        remote_name: file.to_string(),
+        context,
+    })
 }
 
 /// Direct mode: one URL, verified against `--size` and `--sha256` when given.
-fn direct_job(cli: &Cli, url: &str) -> anyhow::Result<(Job, bool)> {
+fn direct_request(cli: &Cli, url: &str) -> anyhow::Result<Request> {
     let source = Source::parse(url).context("cannot fetch the URL")?;
-    let name = match source.file_name() {
+    let remote_name = source.file_name();
+    let name = match &remote_name {
         name if name.is_empty() => source.to_string(),
-        name => name,
+        name => name.clone(),
     };
-    let job = Job {
+    Ok(Request {
         expected: flag_expectations(cli).with_context(|| format!("cannot fetch {source}"))?,
-        options: request_options(cli, &name, &source)?,
+        context: format!("{name} from {source}"),
         name,
-        sources: vec![source],
+        urls: vec![url.to_string()],
+        remote_name,
+        unverified: false,
+    })
+}
+
+/// The job for `request`: its candidates that are not blocked, parsed, with their
+/// credentials checked, all before any request is made.
+fn plan(
+    cli: &Cli,
+    request: &Request,
+    candidates: &[Candidate],
+    settings: &Settings,
+) -> anyhow::Result<Job> {
+    let allowed: Vec<&Candidate> = candidates.iter().filter(|c| !c.blocked).collect();
+    if allowed.is_empty() {
+        let blocked: Vec<String> = candidates
+            .iter()
+            .map(|c| ptex_schemes::redact_url(&c.url))
+            .collect();
+        bail!(
+            "cannot fetch {}: {} (blocked: {})",
+            request.name,
+            settings.file.routing.blocked_message(),
+            blocked.join(", ")
+        );
+    }
+    let mut sources = Vec::new();
+    for candidate in allowed {
+        let source = Source::parse(&candidate.url).with_context(|| request.context.clone())?;
+        if let Some((host, port, https)) = http_target(&source) {
+            settings
+                .credentials
+                .for_host(host, port, https)
+                .with_context(|| format!("{}: credentials for {source}", request.context))?;
+        }
+        sources.push(source);
+    }
+    let headers = cli
+        .headers
+        .iter()
+        .map(|h| Header::parse(h))
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("cannot fetch {}", request.name))?;
+    // -H headers belong to the first source the user named (after rewriting) only.
+    let options = RequestOptions::new(headers, &sources[0]);
+    Ok(Job {
+        name: request.name.clone(),
+        sources,
+        expected: request.expected.clone(),
+        options,
+    })
+}
+
+/// Host, non-default port and https-ness of an http(s) source.
+fn http_target(source: &Source) -> Option<(&str, Option<u16>, bool)> {
+    match source.scheme() {
+        Scheme::Http | Scheme::Https => Some((
+            source.host(),
+            source.url().port(),
+            source.scheme() == Scheme::Https,
+        )),
+        _ => None,
+    }
+}
+
+/// One `--dry-run` line: the URL (redacted), why it is a candidate, and which credentials
+/// it would use, by name only.
+fn describe_candidate(candidate: &Candidate, settings: &Settings) -> String {
+    let url = ptex_schemes::redact_url(&candidate.url);
+    if candidate.blocked {
+        return format!("{url}  ({}; blocked)", candidate.via);
+    }
+    let credentials = match Source::parse(&candidate.url) {
+        Err(e) => format!("unusable: {e}"),
+        Ok(source) => match source.scheme() {
+            Scheme::Http | Scheme::Https => {
+                let (host, port, https) = http_target(&source).unwrap_or_default();
+                match settings.credentials.for_host(host, port, https) {
+                    Ok(found) => found.source,
+                    Err(e) => format!("error: {e}"),
+                }
+            }
+            Scheme::S3 => "the AWS credential chain (unsigned if it finds none)".to_string(),
+            Scheme::Gs => "the Google credential chain (unsigned if it finds none)".to_string(),
+            Scheme::Ftp if !source.url().username().is_empty() => "the URL's login".to_string(),
+            Scheme::Ftp => "netrc, else anonymous".to_string(),
+            Scheme::File => "none".to_string(),
+        },
     };
-    Ok((job, false))
+    format!("{url}  ({}; credentials: {credentials})", candidate.via)
 }
 
 fn flag_expectations(cli: &Cli) -> anyhow::Result<Expected> {
@@ -154,19 +259,4 @@ fn agree<T: PartialEq + std::fmt::Display>(
         }
         (m, f) => Ok(m.or(f)),
     }
-}
-
-fn first_source(sources: &[Source]) -> anyhow::Result<&Source> {
-    sources.first().context("no source URL to fetch from")
-}
-
-/// `-H` headers, validated before any connection, for the origin of the first source.
-fn request_options(cli: &Cli, name: &str, first: &Source) -> anyhow::Result<RequestOptions> {
-    let headers = cli
-        .headers
-        .iter()
-        .map(|h| Header::parse(h))
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| format!("cannot fetch {name}"))?;
-    Ok(RequestOptions::new(headers, first))
 }

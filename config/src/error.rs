@@ -24,6 +24,9 @@ pub enum ConfigError {
     /// The config file is not valid.
     #[error("config file {path} is invalid: {reason}")]
     ConfigInvalid { path: PathBuf, reason: String },
+    /// An `auth` entry names an environment variable that is not set.
+    #[error("{entry} names the environment variable {variable}, which is not set")]
+    MissingSecret { entry: String, variable: String },
     /// The netrc file exists but could not be read.
     #[error("cannot read netrc file {path}: {source}")]
     NetrcUnreadable {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::{ConfigError, Env};
+use crate::{AuthSpec, ConfigError, Env, MirrorSpec, Routing};
 
 /// Everything the config file can say.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -19,6 +19,26 @@ pub struct ConfigFile {
     /// Settings for `gs://` sources.
     #[serde(default)]
     pub gs: GcsConfig,
+    /// Mirror rewrite rules, first match wins.
+    #[serde(default)]
+    pub mirrors: Vec<MirrorSpec>,
+    /// Host globs (or `scheme://host`) always allowed.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Host globs (or `scheme://host`) refused unless allowed.
+    #[serde(default)]
+    pub block: Vec<String>,
+    /// What to tell the user when every source of a file is blocked.
+    pub blocked_message: Option<String>,
+    /// Per-host credentials, by `host` or `host:port`.
+    #[serde(default)]
+    pub auth: BTreeMap<String, AuthSpec>,
+    /// The compiled `mirrors`, `allow` and `block`.
+    #[serde(skip)]
+    pub routing: Routing,
+    /// Problems worth a warning (literal secrets).
+    #[serde(skip)]
+    pub warnings: Vec<String>,
 }
 
 /// S3 settings; each may be given for all buckets and overridden per bucket.
@@ -85,10 +105,18 @@ pub struct GcsConfig {
 }
 
 impl ConfigFile {
-    /// Loads the config file; `Ok((default, None))` when there is none.
-    pub fn load(env: &dyn Env) -> Result<(ConfigFile, Option<PathBuf>), ConfigError> {
-        let (path, required) = match env.var_os("PTEX_CONFIG").filter(|p| !p.is_empty()) {
-            Some(path) => (PathBuf::from(path), true),
+    /// Loads the config file: `flag` (`--config`), else `$PTEX_CONFIG`, else the default
+    /// location; `Ok((default, None))` when there is none.
+    pub fn load(
+        env: &dyn Env,
+        flag: Option<&Path>,
+    ) -> Result<(ConfigFile, Option<PathBuf>), ConfigError> {
+        let from_env = env
+            .var_os("PTEX_CONFIG")
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from);
+        let (path, required) = match flag.map(Path::to_path_buf).or(from_env) {
+            Some(path) => (path, true),
             None => match directories::ProjectDirs::from("", "", "ptex") {
                 Some(dirs) => (dirs.config_dir().join("config.json"), false),
                 None => return Ok((ConfigFile::default(), None)),
@@ -112,8 +140,19 @@ impl ConfigFile {
             path: path.to_path_buf(),
             reason,
         };
-        let config: ConfigFile =
+        let mut config: ConfigFile =
             serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+        config.routing = Routing::new(
+            &config.mirrors,
+            &config.allow,
+            &config.block,
+            config.blocked_message.clone(),
+        )
+        .map_err(invalid)?;
+        for (host, spec) in &config.auth {
+            let warnings = spec.check(host).map_err(invalid)?;
+            config.warnings.extend(warnings);
+        }
         let s3_endpoints = std::iter::once(("s3".to_string(), &config.s3.defaults)).chain(
             config
                 .s3
@@ -212,7 +251,7 @@ mod tests {
             "/nonexistent/ptex.json".to_string(),
         )]
         .into();
-        let err = ConfigFile::load(&env).unwrap_err().to_string();
+        let err = ConfigFile::load(&env, None).unwrap_err().to_string();
         assert!(err.contains("/nonexistent/ptex.json"), "{err}");
     }
 }

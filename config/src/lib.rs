@@ -1,15 +1,20 @@
 //! Typed user configuration for ptex: where the spool lives, how long to wait, which netrc
-//! credentials exist, and the config file's per-scheme settings. Everything is read and validated here, before any network I/O;
+//! credentials exist, the config file's per-scheme settings, mirror rules and per-host
+//! credentials. Everything is read and validated here, before any network I/O;
 //! nothing in this crate touches the network.
 
+mod credentials;
 mod env;
 mod error;
 mod file;
 pub mod netrc;
+mod routing;
 mod settings;
 
+pub use credentials::{AuthSpec, Authorization, BasicSpec, Credentials, HostCredentials, env_key};
 pub use env::{Env, ProcessEnv};
 pub use error::ConfigError;
 pub use file::{ConfigFile, GcsConfig, S3Bucket, S3Config, check_endpoint};
 pub use netrc::{Netrc, NetrcEntry};
+pub use routing::{Candidate, MirrorSpec, OriginPlacement, Routing};
 pub use settings::{RetryPolicy, Settings, Timeouts};

@@ -1,10 +1,10 @@
 //! Resolved settings for one ptex run: the spool directory, timeouts and netrc credentials.
 //! Precedence is flag > environment > config file > default.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::{ConfigError, ConfigFile, Env, Netrc};
+use crate::{ConfigError, ConfigFile, Credentials, Env, Netrc};
 
 /// Network timeouts. None of them limits a slow download that keeps making progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +58,8 @@ pub struct Settings {
     pub retry: RetryPolicy,
     /// Credentials from `$NETRC` or `~/.netrc`, if that file exists and parses.
     pub netrc: Option<Netrc>,
+    /// Per-host credentials: `PTEX_AUTH_*`, the config's `auth`, netrc.
+    pub credentials: Credentials,
     /// The config file's contents (empty when there is none).
     pub file: ConfigFile,
     /// Where the config file was read from, if there was one.
@@ -67,15 +69,19 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Reads the settings from `env`. Fails only on values that make the run impossible.
-    pub fn load(env: &dyn Env) -> Result<Settings, ConfigError> {
+    /// Reads the settings from `env` and the config file (`config` if given, as by
+    /// `--config`). Fails only on values that make the run impossible.
+    pub fn load(env: &dyn Env, config: Option<&Path>) -> Result<Settings, ConfigError> {
         let mut warnings = Vec::new();
         let netrc = Netrc::load(env).unwrap_or_else(|e| {
             warnings.push(format!("{e}; netrc credentials are not used"));
             None
         });
-        let (file, file_path) = ConfigFile::load(env)?;
+        let (file, file_path) = ConfigFile::load(env, config)?;
+        warnings.extend(file.warnings.iter().cloned());
+        let credentials = Credentials::new(env, &file.auth, netrc.clone());
         Ok(Settings {
+            credentials,
             file,
             file_path,
             cache_dir: cache_dir(env)?,
@@ -157,7 +163,7 @@ mod tests {
 
     #[test]
     fn defaults() {
-        let s = Settings::load(&env(&[("PTEX_CACHE_DIR", "/tmp/c")])).unwrap();
+        let s = Settings::load(&env(&[("PTEX_CACHE_DIR", "/tmp/c")]), None).unwrap();
         assert_eq!(s.cache_dir, PathBuf::from("/tmp/c"));
         assert_eq!(s.timeouts, Timeouts::default());
         assert!(s.netrc.is_none());
@@ -166,11 +172,14 @@ mod tests {
 
     #[test]
     fn timeouts_from_env() {
-        let s = Settings::load(&env(&[
-            ("PTEX_CACHE_DIR", "/tmp/c"),
-            ("PTEX_CONNECT_TIMEOUT", "0.5"),
-            ("PTEX_READ_TIMEOUT", "2"),
-        ]))
+        let s = Settings::load(
+            &env(&[
+                ("PTEX_CACHE_DIR", "/tmp/c"),
+                ("PTEX_CONNECT_TIMEOUT", "0.5"),
+                ("PTEX_READ_TIMEOUT", "2"),
+            ]),
+            None,
+        )
         .unwrap();
         assert_eq!(s.timeouts.connect, Duration::from_millis(500));
         assert_eq!(s.timeouts.read, Duration::from_secs(2));
@@ -178,20 +187,26 @@ mod tests {
 
     #[test]
     fn retry_policy_from_env() {
-        let s = Settings::load(&env(&[
-            ("PTEX_CACHE_DIR", "/tmp/c"),
-            ("PTEX_RETRIES", "0"),
-            ("PTEX_RETRY_BACKOFF", "0.01"),
-        ]))
+        let s = Settings::load(
+            &env(&[
+                ("PTEX_CACHE_DIR", "/tmp/c"),
+                ("PTEX_RETRIES", "0"),
+                ("PTEX_RETRY_BACKOFF", "0.01"),
+            ]),
+            None,
+        )
         .unwrap();
         assert_eq!(s.retry.retries, 0);
         assert_eq!(s.retry.backoff, Duration::from_millis(10));
-        let s = Settings::load(&env(&[("PTEX_CACHE_DIR", "/tmp/c")])).unwrap();
+        let s = Settings::load(&env(&[("PTEX_CACHE_DIR", "/tmp/c")]), None).unwrap();
         assert_eq!(s.retry, RetryPolicy::default());
         for bad in ["-1", "11", "many"] {
-            let err = Settings::load(&env(&[("PTEX_CACHE_DIR", "/tmp/c"), ("PTEX_RETRIES", bad)]))
-                .unwrap_err()
-                .to_string();
+            let err = Settings::load(
+                &env(&[("PTEX_CACHE_DIR", "/tmp/c"), ("PTEX_RETRIES", bad)]),
+                None,
+            )
+            .unwrap_err()
+            .to_string();
             assert!(err.contains("PTEX_RETRIES"), "{err}");
         }
     }
@@ -199,10 +214,10 @@ mod tests {
     #[test]
     fn bad_timeouts_are_named() {
         for bad in ["0", "-1", "soon", "NaN", "1e9"] {
-            let err = Settings::load(&env(&[
-                ("PTEX_CACHE_DIR", "/tmp/c"),
-                ("PTEX_READ_TIMEOUT", bad),
-            ]))
+            let err = Settings::load(
+                &env(&[("PTEX_CACHE_DIR", "/tmp/c"), ("PTEX_READ_TIMEOUT", bad)]),
+                None,
+            )
             .unwrap_err()
             .to_string();
             assert!(err.contains("PTEX_READ_TIMEOUT"), "{err}");
@@ -213,10 +228,13 @@ mod tests {
     fn malformed_netrc_is_a_warning() {
         let path = std::env::temp_dir().join(format!("ptex-bad-netrc-{}", std::process::id()));
         std::fs::write(&path, "password before machine").unwrap();
-        let s = Settings::load(&env(&[
-            ("PTEX_CACHE_DIR", "/tmp/c"),
-            ("NETRC", path.to_str().unwrap()),
-        ]))
+        let s = Settings::load(
+            &env(&[
+                ("PTEX_CACHE_DIR", "/tmp/c"),
+                ("NETRC", path.to_str().unwrap()),
+            ]),
+            None,
+        )
         .unwrap();
         std::fs::remove_file(&path).unwrap();
         assert!(s.netrc.is_none());

@@ -8,7 +8,7 @@
 //! the error), and the status codes we classify. opendal serves the other schemes; both use
 //! the same reqwest and rustls, so the binary carries one HTTP stack.
 
-use ptex_config::{Netrc, Settings};
+use ptex_config::{Authorization, Credentials, Settings};
 use reqwest::header::{AUTHORIZATION, LOCATION};
 use url::Url;
 
@@ -24,7 +24,7 @@ const USER_AGENT: &str = concat!("ptex/", env!("CARGO_PKG_VERSION"));
 /// An HTTP(S) client configured from the user's settings.
 pub(crate) struct HttpBackend {
     client: reqwest::Client,
-    netrc: Option<Netrc>,
+    credentials: Credentials,
 }
 
 impl HttpBackend {
@@ -37,7 +37,7 @@ impl HttpBackend {
             })?;
         Ok(HttpBackend {
             client,
-            netrc: settings.netrc.clone(),
+            credentials: settings.credentials.clone(),
         })
     }
 
@@ -97,9 +97,12 @@ impl HttpBackend {
         let _ = bare.set_username("");
         let _ = bare.set_password(None);
         let mut request = self.client.get(bare);
+        // Precedence: -H, then URL userinfo, then PTEX_AUTH_* / the config's auth / netrc.
         let mut authorized = false;
+        let mut given = Vec::new();
         for header in options.headers_for(url) {
             authorized |= header.name == AUTHORIZATION;
+            given.push(header.name.clone());
             request = request.header(header.name.clone(), header.value.clone());
         }
         // URL userinfo belongs to the origin of the URL it was written in.
@@ -109,12 +112,26 @@ impl HttpBackend {
             request = request.basic_auth(user, password);
             authorized = true;
         }
-        if !authorized
-            && let Some(host) = url.host_str()
-            && let Some(entry) = self.netrc.as_ref().and_then(|n| n.lookup(host))
-            && let (Some(login), Some(password)) = (&entry.login, &entry.password)
-        {
-            request = request.basic_auth(login, Some(password));
+        let host = url.host_str().unwrap_or_default();
+        let found = self
+            .credentials
+            .for_host(host, url.port(), url.scheme() == "https")
+            .map_err(|e| FetchError::Config {
+                reason: e.to_string(),
+            })?;
+        if !authorized {
+            request = match found.authorization {
+                Some(Authorization::Bearer(token)) => request.bearer_auth(token),
+                Some(Authorization::Basic { user, password }) => {
+                    request.basic_auth(user, Some(password))
+                }
+                None => request,
+            };
+        }
+        for (name, value) in found.headers {
+            if !given.iter().any(|g| g.as_str().eq_ignore_ascii_case(&name)) {
+                request = request.header(name, value);
+            }
         }
         request.send().await.map_err(|e| classify(&e))
     }
