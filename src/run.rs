@@ -175,7 +175,7 @@ fn plan(
             settings
                 .credentials
                 .for_host(host, port, https)
-                .with_context(|| format!("{}: credentials for {source}", request.context))?;
+                .with_context(|| format!("cannot fetch {} from {source}", request.name))?;
         }
         sources.push(source);
     }
