@@ -4,21 +4,18 @@
 use ptex_config::Settings;
 
 use crate::file::FileBackend;
-use crate::ftp::FtpBackend;
-use crate::gcs::GcsBackend;
 use crate::http::HttpBackend;
-use crate::s3::S3Backend;
-use crate::store::Transports;
-use crate::{Download, FetchError, RequestOptions, ResponseHead, Scheme, Source};
+use crate::store::{Operators, Transports};
+use crate::{Download, FetchError, RequestOptions, ResponseHead, Scheme, Source, ftp, gcs, s3};
 
 /// Opens sources of every supported scheme.
 pub struct Dispatcher {
     settings: Settings,
     http: Option<HttpBackend>,
     transports: Option<Transports>,
-    s3: S3Backend,
-    gcs: GcsBackend,
-    ftp: FtpBackend,
+    s3: Operators,
+    gcs: Operators,
+    ftp: Operators,
     file: Option<FileBackend>,
 }
 
@@ -29,9 +26,9 @@ impl Dispatcher {
             settings,
             http: None,
             transports: None,
-            s3: S3Backend::default(),
-            gcs: GcsBackend::default(),
-            ftp: FtpBackend::default(),
+            s3: Operators::default(),
+            gcs: Operators::default(),
+            ftp: Operators::default(),
             file: None,
         }
     }
@@ -65,12 +62,21 @@ impl Dispatcher {
                     Some(transports) => transports,
                     slot => slot.insert(Transports::new(settings)?),
                 };
+                let (bucket, key) = (source.host(), source.object_key());
                 match source.scheme() {
-                    Scheme::S3 => self.s3.open(source, &settings.file.s3, transports).await,
-                    Scheme::Gs => self.gcs.open(source, &settings.file.gs, transports).await,
+                    Scheme::S3 => {
+                        let setup = s3::setup(bucket, &settings.file.s3, transports);
+                        self.s3.open(bucket, &key, setup).await
+                    }
+                    Scheme::Gs => {
+                        let setup = gcs::setup(bucket, &settings.file.gs, transports);
+                        self.gcs.open(bucket, &key, setup).await
+                    }
                     _ => {
-                        let netrc = settings.netrc.as_ref();
-                        self.ftp.open(source, netrc, transports).await
+                        let (server, operator, hint) =
+                            ftp::setup(source, settings.netrc.as_ref(), transports)?;
+                        let setup = async { Ok((operator, hint)) };
+                        self.ftp.open(&server, &key, setup).await
                     }
                 }
             }

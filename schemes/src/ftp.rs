@@ -2,69 +2,56 @@
 //! URL, else from netrc for that host, else anonymous, as curl (and so the original ptex)
 //! does.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use opendal::{Operator, services::Ftp};
 use ptex_config::Netrc;
 
 use crate::source::percent_decode;
-use crate::{Download, FetchError, Source, store};
+use crate::{FetchError, Source, store};
 
-/// FTP servers, one connection setup per host, port and user.
-#[derive(Default)]
-pub(crate) struct FtpBackend {
-    operators: HashMap<(String, u16, String), (Operator, Arc<str>)>,
-}
-
-impl FtpBackend {
-    pub(crate) async fn open(
-        &mut self,
-        source: &Source,
-        netrc: Option<&Netrc>,
-        transports: &store::Transports,
-    ) -> Result<Download, FetchError> {
-        let url = source.url();
-        let host = source.host().to_string();
-        let port = url.port().unwrap_or(21);
-        let (user, password, origin) = if !url.username().is_empty() {
-            (
-                percent_decode(url.username()),
-                url.password().map(percent_decode).unwrap_or_default(),
-                "the URL's user and password",
-            )
-        } else if let Some(entry) = netrc.and_then(|n| n.lookup(&host))
-            && let Some(login) = &entry.login
-        {
-            (
-                login.clone(),
-                entry.password.clone().unwrap_or_default(),
-                "netrc",
-            )
-        } else {
-            (
-                "anonymous".to_string(),
-                "ptex@".to_string(),
-                "anonymous login",
-            )
-        };
-        let key = (host.clone(), port, user.clone());
-        if !self.operators.contains_key(&key) {
-            let builder = Ftp::default()
-                .endpoint(&format!("ftp://{host}:{port}"))
-                .user(&user)
-                .password(&password)
-                .root("/");
-            let operator = Operator::new(builder).map_err(|e| FetchError::Config {
-                reason: e.to_string(),
-            })?;
-            let hint = format!(
-                "logged in as {user:?} ({origin}); set credentials in the URL or in netrc for {host}"
-            );
-            self.operators
-                .insert(key.clone(), (transports.attach(operator), Arc::from(hint)));
-        }
-        let (operator, hint) = &self.operators[&key];
-        store::open(operator, &source.object_key(), hint).await
-    }
+/// The operator for the server of `source` with the login ptex picks for it, the key to
+/// cache it under (host, port and user), and the hint its access-denied errors carry.
+pub(crate) fn setup(
+    source: &Source,
+    netrc: Option<&Netrc>,
+    transports: &store::Transports,
+) -> Result<(String, Operator, Arc<str>), FetchError> {
+    let url = source.url();
+    let host = source.host().to_string();
+    let port = url.port().unwrap_or(21);
+    let (user, password, origin) = if !url.username().is_empty() {
+        (
+            percent_decode(url.username()),
+            url.password().map(percent_decode).unwrap_or_default(),
+            "the URL's user and password",
+        )
+    } else if let Some(entry) = netrc.and_then(|n| n.lookup(&host))
+        && let Some(login) = &entry.login
+    {
+        (
+            login.clone(),
+            entry.password.clone().unwrap_or_default(),
+            "netrc",
+        )
+    } else {
+        (
+            "anonymous".to_string(),
+            "ptex@".to_string(),
+            "anonymous login",
+        )
+    };
+    let builder = Ftp::default()
+        .endpoint(&format!("ftp://{host}:{port}"))
+        .user(&user)
+        .password(&password)
+        .root("/");
+    let operator = Operator::new(builder).map_err(|e| FetchError::Config {
+        reason: e.to_string(),
+    })?;
+    let hint = format!(
+        "logged in as {user:?} ({origin}); set credentials in the URL or in netrc for {host}"
+    );
+    let key = format!("{host}:{port}:{user}");
+    Ok((key, transports.attach(operator), Arc::from(hint)))
 }

@@ -5,7 +5,6 @@
 //! the object is read unsigned (public objects). `STORAGE_EMULATOR_HOST` points it at an
 //! emulator, as the gcloud tools do.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -13,35 +12,13 @@ use opendal::{Operator, services::Gcs};
 use ptex_config::{Env, GcsConfig, ProcessEnv, check_endpoint};
 
 use crate::store::{PROBE_TIMEOUT, Transports};
-use crate::{Download, FetchError, Source, store};
+use crate::{FetchError, store};
 
 /// Where the GCE metadata server listens when there is one.
 const METADATA_ADDR: &str = "169.254.169.254:80";
 
-/// GCS buckets, each set up once per run.
-#[derive(Default)]
-pub(crate) struct GcsBackend {
-    buckets: HashMap<String, (Operator, Arc<str>)>,
-}
-
-impl GcsBackend {
-    pub(crate) async fn open(
-        &mut self,
-        source: &Source,
-        config: &GcsConfig,
-        transports: &Transports,
-    ) -> Result<Download, FetchError> {
-        let bucket = source.host().to_string();
-        if !self.buckets.contains_key(&bucket) {
-            let entry = setup(&bucket, config, transports).await?;
-            self.buckets.insert(bucket.clone(), entry);
-        }
-        let (operator, hint) = &self.buckets[&bucket];
-        store::open(operator, &source.object_key(), hint).await
-    }
-}
-
-async fn setup(
+/// The operator for one bucket and the hint its access-denied errors carry.
+pub(crate) async fn setup(
     bucket: &str,
     config: &GcsConfig,
     transports: &Transports,

@@ -12,7 +12,6 @@
 //!   config's default, else AWS. Custom endpoints are addressed path-style unless the config
 //!   says `virtual_host_style`.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use opendal::{Operator, services::S3};
@@ -25,35 +24,12 @@ use reqsign_core::{Context, OsEnv, ProvideCredential};
 use reqsign_file_read_tokio::TokioFileRead;
 
 use crate::store::{PROBE_TIMEOUT, Transports};
-use crate::{Download, FetchError, Source, store};
+use crate::{FetchError, store};
 
 const AWS_ENDPOINT: &str = "https://s3.amazonaws.com";
 
-/// S3 buckets, each set up once per run.
-#[derive(Default)]
-pub(crate) struct S3Backend {
-    buckets: HashMap<String, (Operator, Arc<str>)>,
-}
-
-impl S3Backend {
-    pub(crate) async fn open(
-        &mut self,
-        source: &Source,
-        config: &S3Config,
-        transports: &Transports,
-    ) -> Result<Download, FetchError> {
-        let bucket = source.host().to_string();
-        if !self.buckets.contains_key(&bucket) {
-            let entry = setup(&bucket, config, transports).await?;
-            self.buckets.insert(bucket.clone(), entry);
-        }
-        let (operator, hint) = &self.buckets[&bucket];
-        store::open(operator, &source.object_key(), hint).await
-    }
-}
-
 /// The operator for one bucket and the hint its access-denied errors carry.
-async fn setup(
+pub(crate) async fn setup(
     bucket: &str,
     config: &S3Config,
     transports: &Transports,

@@ -2,6 +2,7 @@
 //! an object (stat, then a streaming read of exactly its length), and sorting opendal's
 //! errors into our vocabulary.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use opendal::{ErrorKind, HttpTransporter, OperationContext, Operator};
@@ -54,6 +55,30 @@ impl Transports {
     /// `operator` sending its requests through our client.
     pub(crate) fn attach(&self, operator: Operator) -> Operator {
         operator.with_context(OperationContext::new().with_http_transport(self.main.clone()))
+    }
+}
+
+/// Operators set up once per run (one per bucket, or per FTP server and user), each with
+/// the hint its access-denied errors carry.
+#[derive(Default)]
+pub(crate) struct Operators {
+    set_up: HashMap<String, (Operator, Arc<str>)>,
+}
+
+impl Operators {
+    /// Opens `path` with the operator cached under `key`, setting it up first if needed.
+    pub(crate) async fn open(
+        &mut self,
+        key: &str,
+        path: &str,
+        setup: impl Future<Output = Result<(Operator, Arc<str>), FetchError>>,
+    ) -> Result<Download, FetchError> {
+        if !self.set_up.contains_key(key) {
+            let entry = setup.await?;
+            self.set_up.insert(key.to_string(), entry);
+        }
+        let (operator, hint) = &self.set_up[key];
+        open(operator, path, hint).await
     }
 }
 
