@@ -81,7 +81,7 @@ pub async fn fetch(
     for round in 0..=retry.retries {
         if round > 0 {
             let wait = backoff(&retry, round, asked_wait);
-            report.warn(format_args!(
+            report.fallback(format_args!(
                 "{}: trying again in {:.1} s (round {} of {})",
                 job.name,
                 wait.as_secs_f64(),
@@ -130,7 +130,7 @@ pub async fn fetch(
             let nothing_left = disposition == Disposition::GiveUp
                 || (last_of_round && (again.is_empty() || round == retry.retries));
             if !nothing_left {
-                report.warn(format_args!(
+                report.fallback(format_args!(
                     "{}: source {} of {total} ({source}) failed: {reason}",
                     job.name,
                     index + 1

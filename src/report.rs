@@ -10,14 +10,16 @@ use crate::progress::Progress;
 /// The stderr side of one run.
 pub struct Reporter {
     verbose: bool,
+    silent: bool,
     dump_headers: bool,
     progress: Progress,
 }
 
 impl Reporter {
-    pub fn new(verbose: bool, dump_headers: bool, progress: Progress) -> Reporter {
+    pub fn new(verbose: bool, silent: bool, dump_headers: bool, progress: Progress) -> Reporter {
         Reporter {
             verbose,
+            silent,
             dump_headers,
             progress,
         }
@@ -27,6 +29,14 @@ impl Reporter {
     pub fn warn(&self, message: impl Display) {
         self.progress
             .suspend(|| eprintln!("ptex: warning: {}", one_line(&message.to_string())));
+    }
+
+    /// A failed source that ptex moves on from, or a retry round: progress news, which `-s`
+    /// hides as it hides the bar.
+    pub fn fallback(&self, message: impl Display) {
+        if !self.silent {
+            self.warn(message);
+        }
     }
 
     /// A detail shown with `-v` only.

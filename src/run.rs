@@ -48,6 +48,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     };
     let report = Reporter::new(
         cli.verbose,
+        cli.silent,
         dump_headers,
         Progress::new(show_progress, &request.name),
     );

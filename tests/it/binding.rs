@@ -203,3 +203,28 @@ fn hostile_file_name_never_escapes_with_remote_name() {
     assert!(!sandbox.cache().parent().unwrap().join("escaped").exists());
     assert!(sandbox.spool_debris().is_empty());
 }
+
+#[test]
+fn silent_hides_fallback_warnings_but_not_the_error() {
+    let missing = TestServer::start(|_| Reply::status(404));
+    let good = serve(b"x".to_vec());
+    let sandbox = Sandbox::new();
+    let lift = sandbox.manifest(
+        "f",
+        json!([missing.url("/f"), good.url("/f")]),
+        Some(1),
+        Some(&sha256_hex(b"x")),
+    );
+    let out = sandbox.run(&["-s", lift.to_str().unwrap(), "f"]);
+    out.assert_delivered(b"x");
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+    let lift = sandbox.manifest(
+        "f",
+        json!([missing.url("/f")]),
+        Some(1),
+        Some(&sha256_hex(b"x")),
+    );
+    sandbox
+        .run(&["-s", lift.to_str().unwrap(), "f"])
+        .assert_failed(&["f", "not found"]);
+}
