@@ -6,38 +6,22 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::{AuthSpec, ConfigError, Env, MirrorSpec, Routing};
 
 /// Everything the config file can say.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default)]
 pub struct ConfigFile {
     /// Settings for `s3://` sources.
-    #[serde(default)]
     pub s3: S3Config,
     /// Settings for `gs://` sources.
-    #[serde(default)]
     pub gs: GcsConfig,
-    /// Mirror rewrite rules, first match wins.
-    #[serde(default)]
-    pub mirrors: Vec<MirrorSpec>,
-    /// Host globs (or `scheme://host`) always allowed.
-    #[serde(default)]
-    pub allow: Vec<String>,
-    /// Host globs (or `scheme://host`) refused unless allowed.
-    #[serde(default)]
-    pub block: Vec<String>,
-    /// What to tell the user when every source of a file is blocked.
-    pub blocked_message: Option<String>,
     /// Per-host credentials, by `host` or `host:port`.
-    #[serde(default)]
     pub auth: BTreeMap<String, AuthSpec>,
-    /// The compiled `mirrors`, `allow` and `block`.
-    #[serde(skip)]
+    /// The compiled `mirrors`, `allow`, `block` and `blocked_message`.
     pub routing: Routing,
     /// Problems worth a warning (literal secrets).
-    #[serde(skip)]
     pub warnings: Vec<String>,
 }
 
@@ -140,19 +124,58 @@ impl ConfigFile {
             path: path.to_path_buf(),
             reason,
         };
-        let mut config: ConfigFile =
-            serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
-        config.routing = Routing::new(
-            &config.mirrors,
-            &config.allow,
-            &config.block,
-            config.blocked_message.clone(),
-        )
-        .map_err(invalid)?;
-        for (host, spec) in &config.auth {
-            let warnings = spec.check(host).map_err(invalid)?;
-            config.warnings.extend(warnings);
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| invalid(e.to_string()))?;
+        let Value::Object(top) = value else {
+            return Err(invalid("expected a JSON object".to_string()));
+        };
+        // Each part is read on its own, so an error names where it is (`mirrors[1]: …`).
+        let part = |key: &str| top.get(key).cloned().unwrap_or(Value::Null);
+        let mut config = ConfigFile::default();
+        let mut mirrors: Vec<MirrorSpec> = Vec::new();
+        let (mut allow, mut block, mut blocked_message) = (Vec::new(), Vec::new(), None);
+        for key in top.keys() {
+            let value = part(key);
+            let named = |e: serde_json::Error| invalid(format!("{key}: {e}"));
+            match key.as_str() {
+                "s3" => config.s3 = serde_json::from_value(value).map_err(named)?,
+                "gs" => config.gs = serde_json::from_value(value).map_err(named)?,
+                "allow" => allow = serde_json::from_value(value).map_err(named)?,
+                "block" => block = serde_json::from_value(value).map_err(named)?,
+                "blocked_message" => {
+                    blocked_message = serde_json::from_value(value).map_err(named)?;
+                }
+                "mirrors" => {
+                    let Value::Array(rules) = value else {
+                        return Err(invalid("mirrors: expected a list of rules".to_string()));
+                    };
+                    for (index, rule) in rules.into_iter().enumerate() {
+                        let rule = serde_json::from_value(rule)
+                            .map_err(|e| invalid(format!("mirrors[{index}]: {e}")))?;
+                        mirrors.push(rule);
+                    }
+                }
+                "auth" => {
+                    let Value::Object(hosts) = value else {
+                        return Err(invalid("auth: expected an object of hosts".to_string()));
+                    };
+                    for (host, entry) in hosts {
+                        let spec: AuthSpec = serde_json::from_value(entry)
+                            .map_err(|e| invalid(format!("auth.{host:?}: {e}")))?;
+                        let warnings = spec.check(&host).map_err(invalid)?;
+                        config.warnings.extend(warnings);
+                        config.auth.insert(host, spec);
+                    }
+                }
+                other => {
+                    return Err(invalid(format!(
+                        "unknown key `{other}` (known: s3, gs, mirrors, allow, block, \
+                         blocked_message, auth)"
+                    )));
+                }
+            }
         }
+        config.routing =
+            Routing::new(&mirrors, &allow, &block, blocked_message).map_err(invalid)?;
         let s3_endpoints = std::iter::once(("s3".to_string(), &config.s3.defaults)).chain(
             config
                 .s3

@@ -8,6 +8,7 @@ mod file;
 mod ftp;
 mod gcs;
 mod manifest;
+mod mirrors;
 mod output;
 mod redirects;
 mod retries;
