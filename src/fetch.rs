@@ -4,7 +4,6 @@
 //! (or two responses) are never mixed.
 
 use std::path::Path;
-
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};

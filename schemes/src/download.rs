@@ -64,9 +64,9 @@ impl Download {
         };
         result.map_err(|err| match err {
             // Any failure once the body has started is an interrupted transfer.
-            FetchError::Connect { reason } | FetchError::Tls { reason } => {
-                FetchError::Interrupted { reason }
-            }
+            FetchError::Connect { reason }
+            | FetchError::Refused { reason }
+            | FetchError::Tls { reason } => FetchError::Interrupted { reason },
             other => other,
         })
     }

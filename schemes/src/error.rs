@@ -42,9 +42,12 @@ pub enum FetchError {
         status: u16,
         retry_after: Option<std::time::Duration>,
     },
-    /// No connection could be made.
+    /// No connection could be made (the network may be down, or slow to answer).
     #[error("could not connect: {reason}")]
     Connect { reason: String },
+    /// The host answered that nothing listens there: a definite answer, not retried.
+    #[error("could not connect: {reason}")]
+    Refused { reason: String },
     /// The peer's TLS certificate is not trusted, or the handshake failed.
     #[error("TLS failure: {reason} (add trusted roots with SSL_CERT_FILE or SSL_CERT_DIR)")]
     Tls { reason: String },

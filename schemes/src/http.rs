@@ -8,7 +8,7 @@
 //! the error), and the status codes we classify. opendal serves the other schemes; both use
 //! the same reqwest and rustls, so the binary carries one HTTP stack.
 
-use ptex_config::{Authorization, Credentials, Settings};
+use ptex_config::{Authorization, Credentials, Settings, env_key};
 use reqwest::header::{AUTHORIZATION, LOCATION};
 use url::Url;
 
@@ -52,7 +52,7 @@ impl HttpBackend {
         let mut url = first.clone();
         let mut chain = vec![redact_url(url.as_str())];
         for hop in 0..=MAX_REDIRECTS {
-            let response = self.send(&url, first, options).await?;
+            let (response, sent) = self.send(&url, first, options).await?;
             observe(&head(&url, &response));
             let status = response.status();
             if !status.is_redirection() {
@@ -63,8 +63,11 @@ impl HttpBackend {
                     }),
                     401 | 403 => Err(FetchError::AccessDenied {
                         detail: format!("HTTP {}", status.as_u16()),
-                        hint: "check the credentials for this host (netrc, -H Authorization)"
-                            .to_string(),
+                        hint: format!(
+                            "sent {sent}; check the credentials for this host (-H \
+                             Authorization, PTEX_AUTH_{}_*, the config's auth, netrc)",
+                            env_key(url.host_str().unwrap_or_default())
+                        ),
                     }),
                     status => Err(FetchError::HttpStatus {
                         status,
@@ -85,13 +88,14 @@ impl HttpBackend {
         })
     }
 
-    /// One request to `url`, with exactly the credentials that belong to its origin.
+    /// One request to `url`, with exactly the credentials that belong to its origin; also
+    /// says which credentials were sent, by name.
     async fn send(
         &self,
         url: &Url,
         first: &Url,
         options: &RequestOptions,
-    ) -> Result<reqwest::Response, FetchError> {
+    ) -> Result<(reqwest::Response, String), FetchError> {
         let mut bare = url.clone();
         // reqwest would turn userinfo into an Authorization header on its own: we decide.
         let _ = bare.set_username("");
@@ -99,9 +103,13 @@ impl HttpBackend {
         let mut request = self.client.get(bare);
         // Precedence: -H, then URL userinfo, then PTEX_AUTH_* / the config's auth / netrc.
         let mut authorized = false;
+        let mut sent = "no credentials".to_string();
         let mut given = Vec::new();
         for header in options.headers_for(url) {
-            authorized |= header.name == AUTHORIZATION;
+            if header.name == AUTHORIZATION {
+                authorized = true;
+                sent = "the -H Authorization header".to_string();
+            }
             given.push(header.name.clone());
             request = request.header(header.name.clone(), header.value.clone());
         }
@@ -111,6 +119,7 @@ impl HttpBackend {
             let password = first.password().map(percent_decode);
             request = request.basic_auth(user, password);
             authorized = true;
+            sent = "the URL's user and password".to_string();
         }
         let host = url.host_str().unwrap_or_default();
         let found = self
@@ -119,13 +128,11 @@ impl HttpBackend {
             .map_err(|e| FetchError::Config {
                 reason: e.to_string(),
             })?;
-        if !authorized {
-            request = match found.authorization {
-                Some(Authorization::Bearer(token)) => request.bearer_auth(token),
-                Some(Authorization::Basic { user, password }) => {
-                    request.basic_auth(user, Some(password))
-                }
-                None => request,
+        if !authorized && let Some(authorization) = found.authorization {
+            sent = format!("credentials from {}", found.source);
+            request = match authorization {
+                Authorization::Bearer(token) => request.bearer_auth(token),
+                Authorization::Basic { user, password } => request.basic_auth(user, Some(password)),
             };
         }
         for (name, value) in found.headers {
@@ -133,7 +140,8 @@ impl HttpBackend {
                 request = request.header(name, value);
             }
         }
-        request.send().await.map_err(|e| classify(&e))
+        let response = request.send().await.map_err(|e| classify(&e))?;
+        Ok((response, sent))
     }
 }
 
@@ -210,6 +218,8 @@ fn head(url: &Url, response: &reqwest::Response) -> ResponseHead {
     }
 }
 
+const REFUSED: &str = "connection refused";
+
 /// Sorts a reqwest error into our vocabulary, without the URL reqwest puts in its message.
 pub(crate) fn classify(err: &reqwest::Error) -> FetchError {
     let reason = describe(err);
@@ -217,6 +227,8 @@ pub(crate) fn classify(err: &reqwest::Error) -> FetchError {
         FetchError::Timeout { reason }
     } else if is_tls(err) {
         FetchError::Tls { reason }
+    } else if err.is_connect() && reason == REFUSED {
+        FetchError::Refused { reason }
     } else if err.is_connect() {
         FetchError::Connect { reason }
     } else {
@@ -248,7 +260,7 @@ fn describe(err: &reqwest::Error) -> String {
     let innermost = causes(err).skip(1).last();
     if let Some(io) = innermost.and_then(|e| e.downcast_ref::<std::io::Error>()) {
         match io.kind() {
-            std::io::ErrorKind::ConnectionRefused => return "connection refused".into(),
+            std::io::ErrorKind::ConnectionRefused => return REFUSED.into(),
             std::io::ErrorKind::ConnectionReset => return "connection reset by peer".into(),
             std::io::ErrorKind::TimedOut => return "operation timed out".into(),
             _ => {}

@@ -76,13 +76,19 @@ fn server_down_names_file_url_and_reason() {
     let lift = sandbox.manifest("hello.tar.gz", json!(url), Some(1), Some(&sha256_hex(b"x")));
     let out = sandbox.bind(&lift, "hello.tar.gz");
     out.assert_failed(&["hello.tar.gz", &url, "connection refused"]);
+    // A refused connection is a definite answer: no retry rounds.
+    assert!(!out.stderr.contains("attempts"), "{}", out.stderr);
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
 }
 
 #[test]
 fn http_errors_are_not_retried_and_explained() {
     for (status, words) in [
         (404, vec!["not found", "404"]),
-        (401, vec!["401", "credentials"]),
+        (
+            401,
+            vec!["401", "sent no credentials", "PTEX_AUTH_127_0_0_1_*"],
+        ),
         (403, vec!["403", "credentials"]),
     ] {
         let server = TestServer::start(move |_| Reply::status(status));
