@@ -6,8 +6,8 @@
 //!   bounded to about 2 s, off with `AWS_EC2_METADATA_DISABLED=true`). The chain runs here,
 //!   step by step, so an access-denied error can say where the credentials came from; when
 //!   none are found the object is read unsigned, so public buckets need no AWS setup.
-//! - Region: the bucket's config entry, `AWS_REGION`/`AWS_DEFAULT_REGION`, the config's
-//!   default, else asked of the bucket itself (AWS) or `us-east-1` (custom endpoints).
+//! - Region: the bucket's config entry, `AWS_REGION`/`AWS_DEFAULT_REGION`, the profile's
+//!   `region` in `~/.aws/config`, the config's default, else asked of the bucket itself (AWS) or `us-east-1` (custom endpoints).
 //! - Endpoint: the bucket's config entry, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, the
 //!   config's default, else AWS. Custom endpoints are addressed path-style unless the config
 //!   says `virtual_host_style`.
@@ -49,22 +49,23 @@ pub(crate) async fn setup(
             reason: format!("S3 endpoint: {reason}"),
         })?;
     }
+    let settings = config.bucket(bucket);
+    let profile = settings
+        .profile
+        .clone()
+        .or_else(|| env.non_empty("AWS_PROFILE"));
     let region = match own
         .region
         .clone()
         .or_else(|| env.non_empty("AWS_REGION"))
         .or_else(|| env.non_empty("AWS_DEFAULT_REGION"))
+        .or_else(|| profile_region(&env, profile.as_deref()))
         .or_else(|| defaults.region.clone())
     {
         Some(region) => region,
         None if endpoint.is_some() => "us-east-1".to_string(),
         None => detect_region(bucket, transports).await?,
     };
-    let settings = config.bucket(bucket);
-    let profile = settings
-        .profile
-        .clone()
-        .or_else(|| env.non_empty("AWS_PROFILE"));
 
     let mut builder = S3::default()
         .bucket(bucket)
@@ -114,6 +115,39 @@ pub(crate) async fn setup(
     };
     let operator = Operator::new(builder).map_err(|e| store::classify(&e, &hint))?;
     Ok((transports.attach(operator), Arc::from(hint)))
+}
+
+/// The `region` of `profile` (else `default`) in `AWS_CONFIG_FILE` or `~/.aws/config`.
+fn profile_region(env: &ProcessEnv, profile: Option<&str>) -> Option<String> {
+    let path = match env.non_empty("AWS_CONFIG_FILE") {
+        Some(path) => std::path::PathBuf::from(path),
+        None => std::path::PathBuf::from(env.non_empty("HOME")?).join(".aws/config"),
+    };
+    ini_region(
+        &std::fs::read_to_string(path).ok()?,
+        profile.unwrap_or("default"),
+    )
+}
+
+/// `region = …` in the section of `profile` of an AWS config file (`[default]` or
+/// `[profile NAME]`).
+fn ini_region(text: &str, profile: &str) -> Option<String> {
+    let wanted = match profile {
+        "default" => "default".to_string(),
+        name => format!("profile {name}"),
+    };
+    let mut in_section = false;
+    for line in text.lines().map(str::trim) {
+        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            in_section = section.trim() == wanted;
+        } else if in_section
+            && let Some((key, value)) = line.split_once('=')
+            && key.trim() == "region"
+        {
+            return Some(value.trim().to_string()).filter(|v| !v.is_empty());
+        }
+    }
+    None
 }
 
 /// Asks AWS where `bucket` lives: any S3 endpoint answers a HEAD of the bucket with its
@@ -227,5 +261,19 @@ impl<P: ProvideCredential<Credential = Credential>> DynProvider for P {
                 .and_then(Result::ok)
                 .flatten()
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn region_of_a_profile() {
+        let config =
+            "[default]\nregion = us-west-2\n\n[profile corp]\noutput = json\nregion=eu-west-1\n";
+        assert_eq!(ini_region(config, "default").as_deref(), Some("us-west-2"));
+        assert_eq!(ini_region(config, "corp").as_deref(), Some("eu-west-1"));
+        assert_eq!(ini_region(config, "other"), None);
     }
 }
