@@ -7,11 +7,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use ptex_config::RetryPolicy;
+use ptex_config::{RetryPolicy, Timeouts};
 use ptex_schemes::{Dispatcher, Disposition, FetchError, RequestOptions, Source};
 
 use crate::report::Reporter;
-use crate::spool::Spool;
+use crate::spool::{self, Spool};
 use crate::verify::{Expected, Verified, Verifier, VerifyError};
 
 /// One file to fetch.
@@ -68,10 +68,11 @@ impl From<VerifyError> for Failure {
 pub async fn fetch(
     job: &Job,
     dispatcher: &mut Dispatcher,
-    retry: RetryPolicy,
+    (retry, timeouts): (RetryPolicy, Timeouts),
     spool_dir: &Path,
     report: &Reporter,
 ) -> anyhow::Result<(Spool, Verified)> {
+    spool::remove_stale(spool_dir);
     let total = job.sources.len();
     let mut last_failure: Vec<Option<String>> = vec![None; total];
     let mut attempts = vec![0u32; total];
@@ -108,7 +109,7 @@ pub async fn fetch(
                 )
             })?;
             let (reason, disposition, retry_after) =
-                match attempt(job, source, dispatcher, &mut spool, report).await {
+                match attempt(job, source, dispatcher, &timeouts, &mut spool, report).await {
                     Ok(verified) => return Ok((spool, verified)),
                     Err(Failure::Local(err)) => {
                         return Err(
@@ -198,6 +199,7 @@ async fn attempt(
     job: &Job,
     source: &Source,
     dispatcher: &mut Dispatcher,
+    timeouts: &Timeouts,
     spool: &mut Spool,
     report: &Reporter,
 ) -> Result<Verified, Failure> {
@@ -207,7 +209,9 @@ async fn attempt(
     verifier.check_declared(download.content_length())?;
     let progress = report.progress();
     progress.start(job.expected.size.or(download.content_length()));
+    let mut floor = SpeedFloor::new(timeouts);
     while let Some(chunk) = download.chunk().await? {
+        floor.check(chunk.len())?;
         verifier.update(&chunk)?;
         spool.write(&chunk).map_err(|e| {
             Failure::Local(anyhow!(
@@ -223,4 +227,51 @@ async fn attempt(
         verified.size, verified.sha256
     ));
     Ok(verified)
+}
+
+/// The low-speed floor: a transfer that moves fewer than `limit` bytes per second over a
+/// whole window of `window` is abandoned (and retried), as curl's `--speed-limit` does. A
+/// complete stall is the read timeout's business; this catches the drip.
+struct SpeedFloor {
+    limit: u64,
+    window: Duration,
+    started: tokio::time::Instant,
+    bytes: u64,
+}
+
+impl SpeedFloor {
+    fn new(timeouts: &Timeouts) -> SpeedFloor {
+        SpeedFloor {
+            limit: timeouts.low_speed_limit,
+            window: timeouts.low_speed_time,
+            started: tokio::time::Instant::now(),
+            bytes: 0,
+        }
+    }
+
+    fn check(&mut self, received: usize) -> Result<(), Failure> {
+        self.bytes += received as u64;
+        let elapsed = self.started.elapsed();
+        if self.limit == 0 || elapsed < self.window {
+            return Ok(());
+        }
+        let rate = self.bytes as f64 / elapsed.as_secs_f64();
+        if rate < self.limit as f64 {
+            return Err(Failure::Source {
+                reason: format!(
+                    "too slow: {rate:.0} bytes/s over {:.1} s, below the floor of {} bytes/s \
+                     (PTEX_LOW_SPEED_LIMIT)",
+                    elapsed.as_secs_f64(),
+                    self.limit
+                ),
+                disposition: Disposition::Retry,
+                retry_after: None,
+            });
+        }
+        // A new window starts: one slow stretch in a long, fast download does not count
+        // against the next.
+        self.started = tokio::time::Instant::now();
+        self.bytes = 0;
+        Ok(())
+    }
 }

@@ -86,12 +86,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let retry = settings.retry;
+    let limits = (settings.retry, settings.timeouts);
     let mut dispatcher = Dispatcher::new(settings);
     let fetched = runtime.block_on(fetch::fetch(
         &job,
         &mut dispatcher,
-        retry,
+        limits,
         &spool_dir,
         &report,
     ));

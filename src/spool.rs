@@ -7,6 +7,9 @@ use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+/// The end of every spool file name.
+const SUFFIX: &str = ".ptex-part";
+
 /// Bytes buffered before a write to the spool file.
 const WRITE_BUFFER: usize = 256 * 1024;
 
@@ -25,7 +28,7 @@ impl Spool {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let name = format!(
-            ".{}.{}-{}-{}.ptex-part",
+            ".{}.{}-{}-{}{SUFFIX}",
             sanitize(hint),
             std::process::id(),
             nanos,
@@ -97,6 +100,34 @@ impl Drop for Spool {
     }
 }
 
+/// Removes spool files in `dir` left by ptex processes that no longer run (killed mid-way).
+/// A spool file names its process (`.<name>.<pid>-<nanos>-<n>.ptex-part`); files of live processes,
+/// and anything else, are left alone. Only where `/proc` tells which processes live.
+pub fn remove_stale(dir: &Path) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(owner_pid) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The pid in a spool file name `.<hint>.<pid>-<nanos>-<n>.ptex-part`.
+fn owner_pid(name: &str) -> Option<u32> {
+    let stem = name.strip_prefix('.')?.strip_suffix(SUFFIX)?;
+    let (_, tail) = stem.rsplit_once('.')?;
+    tail.split('-').next()?.parse().ok()
+}
+
 /// A file name fit for `-O`: a single, non-empty path component that is not `.` or `..`.
 pub fn safe_file_name(name: &str) -> Result<&str, String> {
     let refused = |why: &str| Err(format!("cannot use {name:?} as a file name: {why}"));
@@ -149,6 +180,21 @@ mod tests {
         spool.persist(&target).unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"def");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn stale_spool_files_of_dead_processes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let ours = Spool::create(dir.path(), "mine.tgz").unwrap();
+        // pid 0x7ffffffe is above Linux's pid_max: never alive.
+        let dead = dir.path().join(".x.tgz.2147483646-1-0.ptex-part");
+        let other = dir.path().join("unrelated.2147483646-1-0.ptex-part.txt");
+        std::fs::write(&dead, b"partial").unwrap();
+        std::fs::write(&other, b"keep").unwrap();
+        remove_stale(dir.path());
+        assert!(!dead.exists());
+        assert!(other.exists() && ours.path().exists());
+        assert_eq!(owner_pid(".a.b.tgz.42-7-0.ptex-part"), Some(42));
     }
 
     #[test]

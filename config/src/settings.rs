@@ -13,6 +13,10 @@ pub struct Timeouts {
     pub connect: Duration,
     /// Limit for waiting on the next bytes of a response (`PTEX_READ_TIMEOUT`).
     pub read: Duration,
+    /// A transfer slower than this many bytes per second... (`PTEX_LOW_SPEED_LIMIT`)
+    pub low_speed_limit: u64,
+    /// ...for this long is abandoned (`PTEX_LOW_SPEED_TIME`).
+    pub low_speed_time: Duration,
 }
 
 impl Default for Timeouts {
@@ -20,6 +24,8 @@ impl Default for Timeouts {
         Timeouts {
             connect: Duration::from_secs(10),
             read: Duration::from_secs(30),
+            low_speed_limit: 1024,
+            low_speed_time: Duration::from_secs(30),
         }
     }
 }
@@ -89,6 +95,10 @@ impl Settings {
                 connect: seconds(env, "PTEX_CONNECT_TIMEOUT")?
                     .unwrap_or(Timeouts::default().connect),
                 read: seconds(env, "PTEX_READ_TIMEOUT")?.unwrap_or(Timeouts::default().read),
+                low_speed_limit: bytes_per_second(env)?
+                    .unwrap_or(Timeouts::default().low_speed_limit),
+                low_speed_time: seconds(env, "PTEX_LOW_SPEED_TIME")?
+                    .unwrap_or(Timeouts::default().low_speed_time),
             },
             retry: RetryPolicy {
                 retries: retries(env)?.unwrap_or(RetryPolicy::default().retries),
@@ -113,6 +123,22 @@ fn cache_dir(env: &dyn Env) -> Result<PathBuf, ConfigError> {
     directories::ProjectDirs::from("", "", "ptex")
         .map(|dirs| dirs.cache_dir().to_path_buf())
         .ok_or(ConfigError::NoCacheDir)
+}
+
+/// `PTEX_LOW_SPEED_LIMIT`: bytes per second, 0 turning the floor off.
+fn bytes_per_second(env: &dyn Env) -> Result<Option<u64>, ConfigError> {
+    let Some(value) = env.non_empty("PTEX_LOW_SPEED_LIMIT") else {
+        return Ok(None);
+    };
+    value
+        .trim()
+        .parse::<u64>()
+        .map(Some)
+        .map_err(|_| ConfigError::InvalidEnv {
+            name: "PTEX_LOW_SPEED_LIMIT",
+            value,
+            reason: "expected a whole number of bytes per second".to_string(),
+        })
 }
 
 /// `PTEX_RETRIES`: 0 to 10 extra rounds.
@@ -183,6 +209,17 @@ mod tests {
         .unwrap();
         assert_eq!(s.timeouts.connect, Duration::from_millis(500));
         assert_eq!(s.timeouts.read, Duration::from_secs(2));
+        let s = Settings::load(
+            &env(&[
+                ("PTEX_CACHE_DIR", "/tmp/c"),
+                ("PTEX_LOW_SPEED_LIMIT", "100"),
+                ("PTEX_LOW_SPEED_TIME", "1.5"),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.timeouts.low_speed_limit, 100);
+        assert_eq!(s.timeouts.low_speed_time, Duration::from_millis(1500));
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod manifest;
 mod mirrors;
 mod output;
 mod redirects;
+mod resilience;
 mod retries;
 mod s3;
 mod support;

@@ -70,6 +70,15 @@ pub enum Reply {
     EndlessChunked { chunk: Vec<u8>, max_bytes: u64 },
     /// Writes these bytes verbatim, then closes.
     Raw(Vec<u8>),
+    /// `200` declaring `Content-Length: declared_len`; sends `body` at once, then `drip`
+    /// one byte every `every` (until the client goes away or the server is dropped), then
+    /// closes. With an empty `drip` it just holds the connection open: a stall.
+    Drip {
+        declared_len: u64,
+        body: Vec<u8>,
+        drip: Vec<u8>,
+        every: Duration,
+    },
 }
 
 impl Reply {
@@ -418,6 +427,28 @@ impl Connection {
             Reply::Raw(bytes) => {
                 out.write_all(&bytes)?;
                 out.flush()?;
+                Ok(false)
+            }
+            Reply::Drip {
+                declared_len,
+                body,
+                drip,
+                every,
+            } => {
+                let mut bytes =
+                    format!("{}Content-Length: {declared_len}\r\n\r\n", status_line(200))
+                        .into_bytes();
+                bytes.extend_from_slice(&body);
+                out.write_all(&bytes)?;
+                out.flush()?;
+                let mut pending = drip.iter();
+                while !self.stop.load(Ordering::SeqCst) {
+                    thread::sleep(every);
+                    if let Some(byte) = pending.next() {
+                        out.write_all(&[*byte])?;
+                        out.flush()?;
+                    }
+                }
                 Ok(false)
             }
         }

@@ -1,0 +1,203 @@
+//! Stalls, drips, silent TLS peers, proxies, many processes at once and killed processes
+//! (RELIABILITY cases 12, 13, 14, 21 and 28, and P10).
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::scie::{Sandbox, payload, sha256_hex};
+use crate::support::server::{Reply, SilentServer, TestServer};
+
+#[test]
+fn stall_after_part_of_the_body_hits_the_read_timeout_then_the_next_source() {
+    let body = payload(10_000);
+    let half = body[..5_000].to_vec();
+    let stalling = TestServer::start(move |_| Reply::Drip {
+        declared_len: 10_000,
+        body: half.clone(),
+        drip: Vec::new(),
+        every: Duration::from_millis(100),
+    });
+    let good = {
+        let body = body.clone();
+        TestServer::start(move |_| Reply::ok(body.clone()))
+    };
+    let mut sandbox = Sandbox::new();
+    sandbox
+        .env("PTEX_READ_TIMEOUT", "0.5")
+        .env("PTEX_RETRIES", "0");
+    let lift = sandbox.manifest(
+        "f",
+        json!([stalling.url("/f"), good.url("/f")]),
+        Some(10_000),
+        Some(&sha256_hex(&body)),
+    );
+    let out = sandbox.bind(&lift, "f");
+    out.assert_delivered(&body);
+    assert!(out.stderr.contains("timed out"), "{}", out.stderr);
+}
+
+#[test]
+fn drip_feed_is_abandoned_at_the_low_speed_floor() {
+    let stalling = TestServer::start(|_| Reply::Drip {
+        declared_len: 1_000,
+        body: Vec::new(),
+        drip: vec![b'x'; 1_000],
+        every: Duration::from_millis(100),
+    });
+    let mut sandbox = Sandbox::new();
+    sandbox
+        .env("PTEX_LOW_SPEED_TIME", "1")
+        .env("PTEX_LOW_SPEED_LIMIT", "1024")
+        .env("PTEX_RETRIES", "0");
+    let started = Instant::now();
+    let out = sandbox.run(&[&stalling.url("/f")]);
+    out.assert_failed(&["too slow", "PTEX_LOW_SPEED_LIMIT"]);
+    // Bounded by the floor's window, not by the 100 s the drip would take.
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn tls_peer_that_never_answers_fails_within_the_connect_timeout() {
+    let silent = SilentServer::start();
+    let mut sandbox = Sandbox::new();
+    sandbox
+        .env("PTEX_CONNECT_TIMEOUT", "1")
+        .env("PTEX_RETRIES", "0");
+    let url = silent.url("https", "/f");
+    let started = Instant::now();
+    let out = sandbox.run(&[&url]);
+    out.assert_failed(&[&url, "timed out"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn http_proxy_from_the_environment_is_used_and_no_proxy_bypasses_it() {
+    let origin = TestServer::start(|_| Reply::ok("direct"));
+    let proxy = TestServer::start(|_| Reply::ok("via proxy"));
+    // A name, not 127.0.0.1: some clients bypass proxies for loopback addresses.
+    let url = origin.url("/f").replace("127.0.0.1", "localhost");
+    let mut sandbox = Sandbox::new();
+    sandbox.env("HTTP_PROXY", proxy.url(""));
+    sandbox.run(&[&url]).assert_delivered(b"via proxy");
+    let seen = &proxy.requests()[0];
+    assert_eq!(seen.path, url, "the proxy must see the absolute URL");
+    assert_eq!(origin.request_count(), 0);
+
+    sandbox.env("NO_PROXY", "localhost");
+    sandbox.run(&[&url]).assert_delivered(b"direct");
+    assert_eq!((proxy.request_count(), origin.request_count()), (1, 1));
+}
+
+#[test]
+fn sixteen_processes_fetching_the_same_file_all_succeed() {
+    let body = payload(3 << 20);
+    let served = body.clone();
+    let server = TestServer::start(move |_| Reply::ok(served.clone()));
+    let sandbox = Sandbox::new();
+    let lift = sandbox.manifest(
+        "f.tar.gz",
+        json!(server.url("/f.tar.gz")),
+        Some(body.len() as u64),
+        Some(&sha256_hex(&body)),
+    );
+    let children: Vec<_> = (0..16)
+        .map(|_| {
+            sandbox
+                .command(&[lift.to_str().unwrap(), "f.tar.gz"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(sha256_hex(&output.stdout), sha256_hex(&body));
+    }
+    assert!(
+        sandbox.spool_debris().is_empty(),
+        "{:?}",
+        sandbox.spool_debris()
+    );
+}
+
+#[test]
+fn a_killed_run_leaves_debris_that_the_next_run_removes() {
+    let body = payload(100_000);
+    let half = body[..50_000].to_vec();
+    let stalling = TestServer::start(move |_| Reply::Drip {
+        declared_len: 100_000,
+        body: half.clone(),
+        drip: Vec::new(),
+        every: Duration::from_millis(100),
+    });
+    let sandbox = Sandbox::new();
+    let lift = sandbox.manifest(
+        "f",
+        json!(stalling.url("/f")),
+        Some(100_000),
+        Some(&sha256_hex(&body)),
+    );
+    let mut child = sandbox
+        .command(&[lift.to_str().unwrap(), "f"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until half the body sits in the spool, then SIGKILL (no chance to clean up).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let spooled: u64 = sandbox
+            .spool_debris()
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        if spooled >= 50_000 || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        sandbox.spool_debris().len(),
+        1,
+        "the killed run left no spool file"
+    );
+
+    let good = {
+        let body = body.clone();
+        TestServer::start(move |_| Reply::ok(body.clone()))
+    };
+    let lift = sandbox.manifest(
+        "f",
+        json!(good.url("/f")),
+        Some(100_000),
+        Some(&sha256_hex(&body)),
+    );
+    sandbox.bind(&lift, "f").assert_delivered(&body);
+    assert!(
+        sandbox.spool_debris().is_empty(),
+        "{:?}",
+        sandbox.spool_debris()
+    );
+}
