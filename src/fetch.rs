@@ -1,14 +1,15 @@
-//! Getting one file: try its sources in order, stream each attempt into a fresh spool file
+//! Getting one file: try its sources in order, stream each attempt into a spool file
 //! through the verifier, and stop at the first whose bytes verify; retry transient failures
-//! in bounded, backed-off rounds. Attempts never share a spool file, so bytes of two sources
-//! (or two responses) are never mixed.
+//! in bounded, backed-off rounds. A retry of the same source continues a broken-off transfer
+//! with a ranged request guarded by the response's validator; sources never share a spool
+//! file, so bytes of two sources (or two versions of a file) are never mixed.
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use ptex_config::{RetryPolicy, Timeouts};
-use ptex_schemes::{Dispatcher, Disposition, FetchError, RequestOptions, Source};
+use ptex_schemes::{Dispatcher, Disposition, FetchError, RequestOptions, Resume, Source};
 
 use crate::report::Reporter;
 use crate::spool::{self, Spool};
@@ -76,6 +77,7 @@ pub async fn fetch(
     let total = job.sources.len();
     let mut last_failure: Vec<Option<String>> = vec![None; total];
     let mut attempts = vec![0u32; total];
+    let mut partials: Vec<Option<Transfer>> = (0..total).map(|_| None).collect();
     let mut pending: Vec<usize> = (0..total).collect();
     let mut asked_wait = None;
     for round in 0..=retry.retries {
@@ -101,16 +103,13 @@ pub async fn fetch(
                 attempts[index] + 1
             ));
             attempts[index] += 1;
-            let mut spool = Spool::create(spool_dir, &job.name).with_context(|| {
-                format!(
-                    "failed to fetch {}: cannot create a spool file in {}",
-                    job.name,
-                    spool_dir.display()
-                )
-            })?;
+            let mut state = match partials[index].take() {
+                Some(partial) => partial,
+                None => Transfer::new(job, spool_dir)?,
+            };
             let (reason, disposition, retry_after) =
-                match attempt(job, source, dispatcher, &timeouts, &mut spool, report).await {
-                    Ok(verified) => return Ok((spool, verified)),
+                match attempt(job, source, dispatcher, &timeouts, &mut state, report).await {
+                    Ok(verified) => return Ok((state.spool, verified)),
                     Err(Failure::Local(err)) => {
                         return Err(
                             err.context(format!("failed to fetch {} from {source}", job.name))
@@ -122,6 +121,10 @@ pub async fn fetch(
                         retry_after,
                     }) => (reason, disposition, retry_after),
                 };
+            // What arrived may be continued by a retry of this same source only.
+            if disposition == Disposition::Retry && state.resumable() {
+                partials[index] = Some(state);
+            }
             if disposition == Disposition::Retry {
                 again.push(index);
                 asked_wait = asked_wait.max(retry_after);
@@ -194,33 +197,101 @@ fn random_fraction() -> f64 {
     (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// One try of one source, start to verdict.
+/// A transfer in progress: the spool file, the verifier that has seen every byte in it, and
+/// the validator of the response they came from.
+struct Transfer {
+    spool: Spool,
+    verifier: Verifier,
+    validator: Option<String>,
+}
+
+impl Transfer {
+    fn new(job: &Job, spool_dir: &Path) -> anyhow::Result<Transfer> {
+        let spool = Spool::create(spool_dir, &job.name).with_context(|| {
+            format!(
+                "failed to fetch {}: cannot create a spool file in {}",
+                job.name,
+                spool_dir.display()
+            )
+        })?;
+        Ok(Transfer {
+            spool,
+            verifier: Verifier::new(job.expected.clone()),
+            validator: None,
+        })
+    }
+
+    /// Whether a ranged request could continue this transfer.
+    fn resumable(&self) -> bool {
+        self.validator.is_some() && self.verifier.count() > 0
+    }
+
+    /// Where to continue, if anywhere.
+    fn resume(&self) -> Option<Resume> {
+        let validator = self.validator.clone().filter(|_| self.resumable())?;
+        Some(Resume {
+            offset: self.verifier.count(),
+            validator,
+        })
+    }
+
+    /// Starts over from the first byte (the source sent the whole file again).
+    fn restart(&mut self, job: &Job) -> Result<(), Failure> {
+        self.spool.reset().map_err(|e| self.spool_error(e))?;
+        self.verifier = Verifier::new(job.expected.clone());
+        Ok(())
+    }
+
+    fn spool_error(&self, err: std::io::Error) -> Failure {
+        Failure::Local(anyhow!(
+            "cannot write spool file {}: {err}",
+            self.spool.path().display()
+        ))
+    }
+}
+
+/// One try of one source, from where `state` left off (or the start) to the verdict.
 async fn attempt(
     job: &Job,
     source: &Source,
     dispatcher: &mut Dispatcher,
     timeouts: &Timeouts,
-    spool: &mut Spool,
+    state: &mut Transfer,
     report: &Reporter,
 ) -> Result<Verified, Failure> {
     let mut observe = |head: &_| report.response(head);
-    let mut download = dispatcher.open(source, &job.options, &mut observe).await?;
-    let mut verifier = Verifier::new(job.expected.clone());
-    verifier.check_declared(download.content_length())?;
+    let resume = state.resume();
+    let mut download = dispatcher
+        .open(source, &job.options, resume.as_ref(), &mut observe)
+        .await?;
+    let offset = match download.resumed_at() {
+        Some(offset) => {
+            report.info(format_args!("{source}: resuming at byte {offset}"));
+            offset
+        }
+        None => {
+            if state.verifier.count() > 0 {
+                state.restart(job)?;
+            }
+            0
+        }
+    };
+    state.validator = download.validator().map(str::to_string);
+    let declared = download.content_length().map(|rest| offset + rest);
+    state.verifier.check_declared(declared)?;
     let progress = report.progress();
-    progress.start(job.expected.size.or(download.content_length()));
+    progress.start(job.expected.size.or(declared));
+    progress.advance(offset);
     let mut floor = SpeedFloor::new(timeouts);
     while let Some(chunk) = download.chunk().await? {
         floor.check(chunk.len())?;
-        verifier.update(&chunk)?;
-        spool.write(&chunk).map_err(|e| {
-            Failure::Local(anyhow!(
-                "cannot write spool file {}: {e}",
-                spool.path().display()
-            ))
-        })?;
+        state.verifier.update(&chunk)?;
+        if let Err(e) = state.spool.write(&chunk) {
+            return Err(state.spool_error(e));
+        }
         progress.advance(chunk.len() as u64);
     }
+    let verifier = std::mem::replace(&mut state.verifier, Verifier::new(Expected::default()));
     let verified = verifier.finish()?;
     report.info(format_args!(
         "{source}: verified {} bytes, sha256 {}",

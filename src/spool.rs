@@ -56,6 +56,16 @@ impl Spool {
         self.writer_mut()?.write_all(bytes)
     }
 
+    /// Empties the file, to be filled again from the start.
+    pub fn reset(&mut self) -> io::Result<()> {
+        let writer = self.writer_mut()?;
+        writer.flush()?;
+        let file = writer.get_mut();
+        file.set_len(0)?;
+        file.seek(SeekFrom::Start(0))?;
+        Ok(())
+    }
+
     /// Flushes and rewinds the file for reading it back from the start.
     pub fn reader(&mut self) -> io::Result<&mut File> {
         let writer = self.writer_mut()?;

@@ -114,6 +114,11 @@ impl Verifier {
         Ok(())
     }
 
+    /// Bytes accepted so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
     /// The verdict once the stream has ended.
     pub fn finish(self) -> Result<Verified, VerifyError> {
         if let Some(expected) = self.expected.size

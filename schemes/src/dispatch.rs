@@ -6,7 +6,9 @@ use ptex_config::Settings;
 use crate::file::FileBackend;
 use crate::http::HttpBackend;
 use crate::store::{Operators, Transports};
-use crate::{Download, FetchError, RequestOptions, ResponseHead, Scheme, Source, ftp, gcs, s3};
+use crate::{
+    Download, FetchError, RequestOptions, ResponseHead, Resume, Scheme, Source, ftp, gcs, s3,
+};
 
 /// Opens sources of every supported scheme.
 pub struct Dispatcher {
@@ -33,12 +35,14 @@ impl Dispatcher {
         }
     }
 
-    /// Opens `source` and returns its body stream. `observe` sees every HTTP response head
-    /// (each hop of a redirect chain) as it arrives.
+    /// Opens `source` and returns its body stream. With `resume`, asks for the rest of a
+    /// broken-off transfer where the scheme can (see [`Download::resumed_at`]). `observe`
+    /// sees every HTTP response head (each hop of a redirect chain) as it arrives.
     pub async fn open(
         &mut self,
         source: &Source,
         options: &RequestOptions,
+        resume: Option<&Resume>,
         observe: &mut dyn FnMut(&ResponseHead),
     ) -> Result<Download, FetchError> {
         let settings = &self.settings;
@@ -48,7 +52,7 @@ impl Dispatcher {
                     Some(http) => http,
                     slot => slot.insert(HttpBackend::new(settings)?),
                 };
-                http.open(source, options, observe).await
+                http.open(source, options, resume, observe).await
             }
             Scheme::File => {
                 let file = match &mut self.file {

@@ -10,6 +10,8 @@ use crate::FetchError;
 /// A response body being received. Dropping it abandons the transfer.
 pub struct Download {
     content_length: Option<u64>,
+    resumed_at: Option<u64>,
+    validator: Option<String>,
     body: Body,
 }
 
@@ -20,9 +22,24 @@ enum Body {
 }
 
 impl Download {
-    pub(crate) fn http(response: reqwest::Response) -> Download {
+    /// An HTTP response body; `resumed_at` is the offset it starts at when it answers a
+    /// ranged request (206), `None` when it is the whole file.
+    pub(crate) fn http(response: reqwest::Response, resumed_at: Option<u64>) -> Download {
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        // If-Range takes a strong ETag or a date; a weak ETag cannot vouch for the bytes.
+        let validator = header(reqwest::header::ETAG)
+            .filter(|etag| !etag.starts_with("W/"))
+            .or_else(|| header(reqwest::header::LAST_MODIFIED));
         Download {
             content_length: response.content_length(),
+            resumed_at,
+            validator,
             body: Body::Http(response),
         }
     }
@@ -34,6 +51,8 @@ impl Download {
     ) -> Download {
         Download {
             content_length,
+            resumed_at: None,
+            validator: None,
             body: Body::Store(stream, hint),
         }
     }
@@ -42,6 +61,18 @@ impl Download {
     /// the length of the bytes as stored: ptex never decodes a `Content-Encoding`.
     pub fn content_length(&self) -> Option<u64> {
         self.content_length
+    }
+
+    /// Where this body starts in the file: `Some(offset)` when the source continued a
+    /// broken-off transfer, `None` when it sends the file from its first byte.
+    pub fn resumed_at(&self) -> Option<u64> {
+        self.resumed_at
+    }
+
+    /// What identifies this version of the file for a later ranged request, if the source
+    /// gave one.
+    pub fn validator(&self) -> Option<&str> {
+        self.validator.as_deref()
     }
 
     /// The next chunk of the body; `None` at its end.

@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::download::Download;
 use crate::source::percent_decode;
-use crate::{FetchError, RequestOptions, ResponseHead, Source, redact_url};
+use crate::{FetchError, RequestOptions, ResponseHead, Resume, Source, redact_url};
 
 /// The most redirects followed for one request, as libcurl and reqwest do by default.
 pub(crate) const MAX_REDIRECTS: usize = 10;
@@ -46,18 +46,32 @@ impl HttpBackend {
         &self,
         source: &Source,
         options: &RequestOptions,
+        resume: Option<&Resume>,
         observe: &mut dyn FnMut(&ResponseHead),
     ) -> Result<Download, FetchError> {
         let first = source.url();
         let mut url = first.clone();
         let mut chain = vec![redact_url(url.as_str())];
         for hop in 0..=MAX_REDIRECTS {
-            let (response, sent) = self.send(&url, first, options).await?;
+            let (response, sent) = self.send(&url, first, options, resume).await?;
             observe(&head(&url, &response));
             let status = response.status();
             if !status.is_redirection() {
                 return match status.as_u16() {
-                    200..=299 => Ok(Download::http(response)),
+                    206 => {
+                        let start = content_range_start(&response);
+                        match resume {
+                            Some(resume) if start == Some(resume.offset) => {
+                                Ok(Download::http(response, start))
+                            }
+                            _ => Err(FetchError::Interrupted {
+                                reason: "the server sent a part of the file that was not \
+                                         asked for"
+                                    .to_string(),
+                            }),
+                        }
+                    }
+                    200..=299 => Ok(Download::http(response, None)),
                     404 | 410 => Err(FetchError::NotFound {
                         detail: format!("HTTP {}", status.as_u16()),
                     }),
@@ -95,12 +109,18 @@ impl HttpBackend {
         url: &Url,
         first: &Url,
         options: &RequestOptions,
+        resume: Option<&Resume>,
     ) -> Result<(reqwest::Response, String), FetchError> {
         let mut bare = url.clone();
         // reqwest would turn userinfo into an Authorization header on its own: we decide.
         let _ = bare.set_username("");
         let _ = bare.set_password(None);
         let mut request = self.client.get(bare);
+        if let Some(resume) = resume {
+            request = request
+                .header(reqwest::header::RANGE, format!("bytes={}-", resume.offset))
+                .header(reqwest::header::IF_RANGE, resume.validator.as_str());
+        }
         // Precedence: -H, then URL userinfo, then PTEX_AUTH_* / the config's auth / netrc.
         let mut authorized = false;
         let mut sent = "no credentials".to_string();
@@ -191,6 +211,13 @@ fn next_hop(url: &Url, response: &reqwest::Response) -> Result<Url, FetchError> 
         ));
     }
     Ok(next)
+}
+
+/// The first byte position of a `Content-Range: bytes START-END/TOTAL` header.
+fn content_range_start(response: &reqwest::Response) -> Option<u64> {
+    let value = response.headers().get(reqwest::header::CONTENT_RANGE)?;
+    let range = value.to_str().ok()?.trim().strip_prefix("bytes ")?;
+    range.split('-').next()?.trim().parse().ok()
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is rare for downloads and is ignored).

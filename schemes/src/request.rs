@@ -87,6 +87,17 @@ impl RequestOptions {
     }
 }
 
+/// Where to continue a transfer that broke off: how many bytes are already held, and the
+/// validator (a strong ETag or Last-Modified) of the response they came from, so bytes of
+/// two different versions of a file are never stitched together.
+#[derive(Clone, Debug)]
+pub struct Resume {
+    /// Bytes already held.
+    pub offset: u64,
+    /// `If-Range` value.
+    pub validator: String,
+}
+
 /// The status line and headers of one response (one hop of a redirect chain), for `-D`.
 #[derive(Clone, Debug)]
 pub struct ResponseHead {

@@ -139,3 +139,99 @@ fn a_transient_failure_moves_on_to_the_next_source_at_once() {
     assert_eq!((flaky.request_count(), good.request_count()), (1, 1));
     assert!(!out.stderr.contains("trying again"), "{}", out.stderr);
 }
+
+/// The first response: the whole file announced with `ETag: "v1"`, cut after `cut` bytes.
+fn cut_response(body: &[u8], cut: usize) -> Reply {
+    let mut raw = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nETag: \"v1\"\r\nAccept-Ranges: bytes\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&body[..cut]);
+    Reply::Raw(raw)
+}
+
+#[test]
+fn a_cut_transfer_resumes_with_a_guarded_range_request() {
+    let body = payload(40_000);
+    let served = body.clone();
+    let server = scripted(move |n| {
+        if n == 0 {
+            return cut_response(&served, 15_000);
+        }
+        Reply::Full {
+            status: 206,
+            headers: vec![
+                (
+                    "Content-Range".into(),
+                    format!("bytes 15000-39999/{}", served.len()),
+                ),
+                ("ETag".into(), "\"v1\"".into()),
+            ],
+            body: served[15_000..].to_vec(),
+        }
+    });
+    let sandbox = Sandbox::new();
+    let lift = sandbox.manifest(
+        "f",
+        json!(server.url("/f")),
+        Some(40_000),
+        Some(&sha256_hex(&body)),
+    );
+    let out = sandbox.run(&["-v", lift.to_str().unwrap(), "f"]);
+    out.assert_delivered(&body);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].header("range"), None);
+    assert_eq!(requests[1].header("range"), Some("bytes=15000-"));
+    assert_eq!(requests[1].header("if-range"), Some("\"v1\""));
+    assert!(
+        out.stderr.contains("resuming at byte 15000"),
+        "{}",
+        out.stderr
+    );
+    assert!(sandbox.spool_debris().is_empty());
+}
+
+#[test]
+fn a_changed_file_is_fetched_whole_not_stitched() {
+    // The file changed between the attempts: the server ignores the stale If-Range and
+    // sends the new version whole, which must not be appended to the old bytes.
+    let old = payload(30_000);
+    let new = payload(30_001)[1..].to_vec();
+    let (old_served, new_served) = (old.clone(), new.clone());
+    let server = scripted(move |n| {
+        if n == 0 {
+            cut_response(&old_served, 10_000)
+        } else {
+            Reply::ok(new_served.clone()).with_header("ETag", "\"v2\"")
+        }
+    });
+    let sandbox = Sandbox::new();
+    let url = server.url("/f");
+    sandbox
+        .run(&["--sha256", &sha256_hex(&new), &url])
+        .assert_delivered(&new);
+    assert_eq!(server.requests()[1].header("if-range"), Some("\"v1\""));
+}
+
+#[test]
+fn a_part_from_the_wrong_offset_is_refused() {
+    let body = payload(20_000);
+    let served = body.clone();
+    let server = scripted(move |n| match n {
+        0 => cut_response(&served, 5_000),
+        // A broken server: 206 from byte 0 when asked for 5000-.
+        1 => Reply::Full {
+            status: 206,
+            headers: vec![("Content-Range".into(), "bytes 0-19999/20000".into())],
+            body: served.clone(),
+        },
+        _ => Reply::ok(served.clone()),
+    });
+    let sandbox = Sandbox::new();
+    let out = sandbox.run(&["--sha256", &sha256_hex(&body), &server.url("/f")]);
+    out.assert_delivered(&body);
+    assert_eq!(server.request_count(), 3);
+    assert!(out.stderr.contains("not asked for"), "{}", out.stderr);
+}
