@@ -28,12 +28,7 @@ pub(crate) struct Transports {
 
 impl Transports {
     pub(crate) fn new(settings: &Settings) -> Result<Transports, FetchError> {
-        let main = crate::http::client_builder(settings)
-            // opendal's services rely on the transport following redirects; reqwest drops
-            // Authorization when one leaves the host.
-            .redirect(reqwest::redirect::Policy::limited(
-                crate::http::MAX_REDIRECTS,
-            ));
+        let main = crate::http::client_builder(settings).redirect(redirect_policy());
         let probe = || {
             crate::http::client_builder(settings)
                 .connect_timeout(PROBE_TIMEOUT / 2)
@@ -80,6 +75,27 @@ impl Operators {
         let (operator, hint) = &self.set_up[key];
         open(operator, path, hint).await
     }
+}
+
+/// opendal's services rely on the transport following redirects. They follow ours: http(s)
+/// only, never https -> http, at most 10; reqwest drops Authorization when one leaves the
+/// host.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let downgrade = attempt
+            .previous()
+            .last()
+            .is_some_and(|from| from.scheme() == "https" && attempt.url().scheme() == "http");
+        if attempt.previous().len() > crate::http::MAX_REDIRECTS {
+            attempt.error("too many redirects")
+        } else if !matches!(attempt.url().scheme(), "http" | "https") {
+            attempt.error("only http and https redirects are followed")
+        } else if downgrade {
+            attempt.error("a redirect from https to plain http is not followed")
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 /// Opens `path` on `operator`: its length first, so a wrong size fails before the body.
