@@ -6,8 +6,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::support::proxy::ConnectProxy;
 use crate::support::scie::{Sandbox, payload, sha256_hex};
 use crate::support::server::{Reply, SilentServer, TestServer};
+use crate::support::tls::self_signed;
 
 #[test]
 fn stall_after_part_of_the_body_hits_the_read_timeout_then_the_next_source() {
@@ -200,4 +202,39 @@ fn a_killed_run_leaves_debris_that_the_next_run_removes() {
         "{:?}",
         sandbox.spool_debris()
     );
+}
+
+#[test]
+fn https_proxy_tunnels_and_its_credentials_stay_with_the_proxy() {
+    let identity = self_signed();
+    let origin = TestServer::start_tls(&identity, |_| Reply::ok("secret payload"));
+    let proxy = ConnectProxy::start();
+    let mut sandbox = Sandbox::new();
+    let cert = identity.write_cert(&sandbox.home());
+    let url = origin.url("/f").replace("127.0.0.1", "localhost");
+    sandbox
+        .env("SSL_CERT_FILE", &cert)
+        .env("HTTPS_PROXY", proxy.url(Some("puser:ppass")));
+    sandbox.run(&[&url]).assert_delivered(b"secret payload");
+    let connects = proxy.connects();
+    assert_eq!(connects.len(), 1);
+    assert_eq!(connects[0].target, format!("localhost:{}", origin.port()));
+    // puser:ppass
+    assert_eq!(
+        connects[0].header("proxy-authorization"),
+        Some("Basic cHVzZXI6cHBhc3M=")
+    );
+    let at_origin = &origin.requests()[0];
+    assert_eq!(at_origin.header("proxy-authorization"), None);
+    assert!(
+        !at_origin
+            .headers
+            .iter()
+            .any(|(_, v)| v.contains("cHVzZXI6cHBhc3M"))
+    );
+
+    sandbox.env("NO_PROXY", "localhost");
+    sandbox.run(&[&url]).assert_delivered(b"secret payload");
+    assert_eq!(proxy.connects().len(), 1, "NO_PROXY must bypass the proxy");
+    assert_eq!(origin.request_count(), 2);
 }

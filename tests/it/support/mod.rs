@@ -4,6 +4,7 @@ pub mod daemon;
 pub mod ftp;
 pub mod gcs;
 pub mod moto;
+pub mod proxy;
 pub mod s3;
 pub mod scie;
 pub mod server;
