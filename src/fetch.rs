@@ -13,7 +13,7 @@ use ptex_schemes::{Dispatcher, Disposition, FetchError, RequestOptions, Resume, 
 
 use crate::report::Reporter;
 use crate::spool::{self, Spool};
-use crate::verify::{Expected, Verified, Verifier, VerifyError};
+use crate::verify::{Expected, Sha256Hex, Verified, Verifier, VerifyError};
 
 /// One file to fetch.
 pub struct Job {
@@ -78,6 +78,7 @@ pub async fn fetch(
     let mut last_failure: Vec<Option<String>> = vec![None; total];
     let mut attempts = vec![0u32; total];
     let mut partials: Vec<Option<Transfer>> = (0..total).map(|_| None).collect();
+    let mut shared = claim_shared(job, spool_dir, &mut partials, report);
     let mut pending: Vec<usize> = (0..total).collect();
     let mut asked_wait = None;
     for round in 0..=retry.retries {
@@ -105,7 +106,7 @@ pub async fn fetch(
             attempts[index] += 1;
             let mut state = match partials[index].take() {
                 Some(partial) => partial,
-                None => Transfer::new(job, spool_dir)?,
+                None => Transfer::new(job, spool_dir, shared.take())?,
             };
             let (reason, disposition, retry_after) =
                 match attempt(job, source, dispatcher, &timeouts, &mut state, report).await {
@@ -121,9 +122,12 @@ pub async fn fetch(
                         retry_after,
                     }) => (reason, disposition, retry_after),
                 };
-            // What arrived may be continued by a retry of this same source only.
+            // What arrived may be continued by a retry of this same source only; otherwise a
+            // shared spool is emptied for the next source.
             if disposition == Disposition::Retry && state.resumable() {
                 partials[index] = Some(state);
+            } else if state.spool.is_shared() && state.spool.reset().is_ok() {
+                shared = Some(state.spool);
             }
             if disposition == Disposition::Retry {
                 again.push(index);
@@ -197,6 +201,9 @@ fn random_fraction() -> f64 {
     (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// How often buffered spool bytes are handed to the file during a transfer.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
 /// A transfer in progress: the spool file, the verifier that has seen every byte in it, and
 /// the validator of the response they came from.
 struct Transfer {
@@ -206,14 +213,18 @@ struct Transfer {
 }
 
 impl Transfer {
-    fn new(job: &Job, spool_dir: &Path) -> anyhow::Result<Transfer> {
-        let spool = Spool::create(spool_dir, &job.name).with_context(|| {
-            format!(
-                "failed to fetch {}: cannot create a spool file in {}",
-                job.name,
-                spool_dir.display()
-            )
-        })?;
+    /// A transfer from the first byte, in `shared` if given, else in a private spool.
+    fn new(job: &Job, spool_dir: &Path, shared: Option<Spool>) -> anyhow::Result<Transfer> {
+        let spool = match shared {
+            Some(spool) => spool,
+            None => Spool::create(spool_dir, &job.name).with_context(|| {
+                format!(
+                    "failed to fetch {}: cannot create a spool file in {}",
+                    job.name,
+                    spool_dir.display()
+                )
+            })?,
+        };
         Ok(Transfer {
             spool,
             verifier: Verifier::new(job.expected.clone()),
@@ -277,27 +288,101 @@ async fn attempt(
         }
     };
     state.validator = download.validator().map(str::to_string);
+    if let Some(validator) = &state.validator {
+        // Lets a later run continue these bytes if this one is killed; best effort.
+        let _ = state.spool.note(&source_key(source), validator);
+    }
     let declared = download.content_length().map(|rest| offset + rest);
     state.verifier.check_declared(declared)?;
     let progress = report.progress();
     progress.start(job.expected.size.or(declared));
     progress.advance(offset);
     let mut floor = SpeedFloor::new(timeouts);
+    let mut checkpoint = tokio::time::Instant::now();
     while let Some(chunk) = download.chunk().await? {
         floor.check(chunk.len())?;
         state.verifier.update(&chunk)?;
         if let Err(e) = state.spool.write(&chunk) {
             return Err(state.spool_error(e));
         }
+        // About once a second the bytes go to the file, for a later run to continue.
+        if checkpoint.elapsed() >= CHECKPOINT_EVERY {
+            if let Err(e) = state.spool.flush() {
+                return Err(state.spool_error(e));
+            }
+            checkpoint = tokio::time::Instant::now();
+        }
         progress.advance(chunk.len() as u64);
     }
     let verifier = std::mem::replace(&mut state.verifier, Verifier::new(Expected::default()));
-    let verified = verifier.finish()?;
+    let verified = match verifier.finish() {
+        Ok(verified) => verified,
+        // Bytes continued from an earlier attempt or run may be what is wrong (a corrupted
+        // spool file): try this source once more from the first byte before judging it.
+        Err(err) if offset > 0 => {
+            state.validator = None;
+            return Err(Failure::Source {
+                reason: format!("{err} (after resuming at byte {offset}; starting over)"),
+                disposition: Disposition::Retry,
+                retry_after: None,
+            });
+        }
+        Err(err) => return Err(err.into()),
+    };
     report.info(format_args!(
         "{source}: verified {} bytes, sha256 {}",
         verified.size, verified.sha256
     ));
     Ok(verified)
+}
+
+/// Claims the spool shared by runs that want the same sha256 (only when the sha256 is
+/// known). Bytes an earlier, killed run left there from one of this job's sources become
+/// that source's partial transfer, once they re-verify as a prefix (re-hashed, within the
+/// size); anything else is discarded. `None` when there is no sha256, or another run holds
+/// the spool: then every attempt spools privately.
+fn claim_shared(
+    job: &Job,
+    spool_dir: &Path,
+    partials: &mut [Option<Transfer>],
+    report: &Reporter,
+) -> Option<Spool> {
+    let sha256 = job.expected.sha256.as_ref()?;
+    let (mut spool, leftover) = Spool::claim(spool_dir, &sha256.to_string()).ok()??;
+    let Some(leftover) = leftover else {
+        return Some(spool);
+    };
+    let Some(index) = job
+        .sources
+        .iter()
+        .position(|s| source_key(s) == leftover.source_key)
+    else {
+        return spool.reset().is_ok().then_some(spool);
+    };
+    let mut verifier = Verifier::new(job.expected.clone());
+    let mut fits = true;
+    let replayed = spool.replay(|bytes| {
+        fits = verifier.update(bytes).is_ok();
+        fits
+    });
+    if replayed.is_err() || !fits || verifier.count() != leftover.len {
+        return spool.reset().is_ok().then_some(spool);
+    }
+    report.info(format_args!(
+        "{}: continuing {} bytes an earlier run left from {}",
+        job.name, leftover.len, job.sources[index]
+    ));
+    partials[index] = Some(Transfer {
+        spool,
+        verifier,
+        validator: Some(leftover.validator),
+    });
+    None
+}
+
+/// A stable name for a source that holds no secret: the sha256 of its URL.
+fn source_key(source: &Source) -> String {
+    Sha256Hex::digest(source.url().as_str().as_bytes()).to_string()
 }
 
 /// The low-speed floor: a transfer that moves fewer than `limit` bytes per second over a

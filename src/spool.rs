@@ -1,6 +1,8 @@
-//! Spool files: where bytes wait until they are verified. A spool file is created new in the
-//! directory it will be used from, is removed when dropped, and becomes visible under its
-//! final name only by an atomic rename after verification.
+//! Spool files: where bytes wait until they are verified. A spool file is either private
+//! (created new, named after the process) or shared by every run that wants the same
+//! sha256 (`<sha256>.ptex-part`, locked while in use, so a run killed mid-way can be
+//! resumed by the next). Either is removed when dropped, and becomes visible under a final
+//! name only by an atomic rename after verification.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
@@ -17,6 +19,16 @@ const WRITE_BUFFER: usize = 256 * 1024;
 pub struct Spool {
     path: PathBuf,
     writer: Option<BufWriter<File>>,
+    /// For a shared spool: where the source and validator of its bytes are noted.
+    note: Option<PathBuf>,
+}
+
+/// What a shared spool file left by an earlier run holds: its length, and the source and
+/// validator its bytes came from (as noted by [`Spool::note`]).
+pub struct Leftover {
+    pub len: u64,
+    pub source_key: String,
+    pub validator: String,
 }
 
 impl Spool {
@@ -43,7 +55,87 @@ impl Spool {
         Ok(Spool {
             path,
             writer: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            note: None,
         })
+    }
+
+    /// The spool shared by every run fetching the file whose sha256 is `sha256`, locked for
+    /// this process. `Ok(None)` when another live process holds it (the caller then spools
+    /// privately: correctness never waits on a lock). What an earlier, killed run left in it
+    /// is described by the returned [`Leftover`], if it noted where its bytes came from;
+    /// otherwise the file is emptied.
+    pub fn claim(dir: &Path, sha256: &str) -> io::Result<Option<(Spool, Option<Leftover>)>> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(format!("{sha256}{SUFFIX}"));
+        let note = dir.join(format!("{sha256}.ptex-note"));
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => return Err(e),
+        }
+        // The holder before us may have removed the file after we opened it: the lock must
+        // be on the file the path names now, or two runs could share one path.
+        if !same_file(&file, &path) {
+            return Ok(None);
+        }
+        let len = file.seek(SeekFrom::End(0))?;
+        let leftover = std::fs::read_to_string(&note).ok().and_then(|text| {
+            let mut lines = text.lines();
+            let source_key = lines.next()?.to_string();
+            let validator = lines.next()?.to_string();
+            Some(Leftover {
+                len,
+                source_key,
+                validator,
+            })
+        });
+        if leftover.is_none() && len > 0 {
+            file.set_len(0)?;
+            file.seek(SeekFrom::Start(0))?;
+        }
+        let spool = Spool {
+            path,
+            writer: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            note: Some(note),
+        };
+        Ok(Some((spool, leftover.filter(|l| l.len > 0))))
+    }
+
+    /// For a shared spool: notes which source (by key) and which validator its bytes come
+    /// from, so a later run can continue them. Private spools ignore it.
+    pub fn note(&self, source_key: &str, validator: &str) -> io::Result<()> {
+        let Some(note) = &self.note else {
+            return Ok(());
+        };
+        let temp = note.with_extension(format!("ptex-note.{}", std::process::id()));
+        std::fs::write(&temp, format!("{source_key}\n{validator}\n"))?;
+        std::fs::rename(&temp, note)
+    }
+
+    /// Reads back the bytes already in the file, from the start, into `sink`; leaves the
+    /// file positioned at its end for appending.
+    pub fn replay(&mut self, mut sink: impl FnMut(&[u8]) -> bool) -> io::Result<()> {
+        let file = self.reader()?;
+        let mut buffer = vec![0u8; 256 * 1024];
+        loop {
+            let n = std::io::Read::read(file, &mut buffer)?;
+            if n == 0 || !sink(&buffer[..n]) {
+                break;
+            }
+        }
+        file.seek(SeekFrom::End(0))?;
+        Ok(())
+    }
+
+    /// Whether this is a shared spool (see [`Spool::claim`]).
+    pub fn is_shared(&self) -> bool {
+        self.note.is_some()
     }
 
     /// The spool file's path, for messages.
@@ -56,8 +148,17 @@ impl Spool {
         self.writer_mut()?.write_all(bytes)
     }
 
+    /// Hands buffered bytes to the file, so a run killed later leaves them behind for the
+    /// next run to continue.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.writer_mut()?.flush()
+    }
+
     /// Empties the file, to be filled again from the start.
     pub fn reset(&mut self) -> io::Result<()> {
+        if let Some(note) = &self.note {
+            let _ = std::fs::remove_file(note);
+        }
         let writer = self.writer_mut()?;
         writer.flush()?;
         let file = writer.get_mut();
@@ -104,9 +205,23 @@ impl Spool {
 
 impl Drop for Spool {
     fn drop(&mut self) {
+        // Removed while still locked (the handle closes after), so no other run picks up
+        // a file that is going away.
+        if let Some(note) = &self.note {
+            let _ = std::fs::remove_file(note);
+        }
         if !self.path.as_os_str().is_empty() {
             let _ = std::fs::remove_file(&self.path);
         }
+    }
+}
+
+/// Whether `file` is the file `path` names now.
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
     }
 }
 
@@ -205,6 +320,42 @@ mod tests {
         assert!(!dead.exists());
         assert!(other.exists() && ours.path().exists());
         assert_eq!(owner_pid(".a.b.tgz.42-7-0.ptex-part"), Some(42));
+    }
+
+    #[test]
+    fn shared_spool_is_locked_and_keeps_noted_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let sha = "ab".repeat(32);
+        let (mut first, leftover) = Spool::claim(dir.path(), &sha).unwrap().unwrap();
+        assert!(leftover.is_none());
+        assert!(
+            Spool::claim(dir.path(), &sha).unwrap().is_none(),
+            "the lock is held"
+        );
+        first.write(b"hello").unwrap();
+        first.note("key", "\"v1\"").unwrap();
+        first.reader().unwrap();
+        // Simulate a killed run: the handle closes, the files stay.
+        first.path = PathBuf::new();
+        first.note = None;
+        drop(first);
+        let (mut second, leftover) = Spool::claim(dir.path(), &sha).unwrap().unwrap();
+        let leftover = leftover.unwrap();
+        assert_eq!((leftover.len, leftover.source_key.as_str()), (5, "key"));
+        let mut seen = Vec::new();
+        second
+            .replay(|b| {
+                seen.extend_from_slice(b);
+                true
+            })
+            .unwrap();
+        assert_eq!(seen, b"hello");
+        second.write(b" world").unwrap();
+        let mut all = String::new();
+        std::io::Read::read_to_string(second.reader().unwrap(), &mut all).unwrap();
+        assert_eq!(all, "hello world");
+        drop(second);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

@@ -22,6 +22,11 @@ impl Sha256Hex {
         }
     }
 
+    /// The sha256 of `bytes`.
+    pub fn digest(bytes: &[u8]) -> Sha256Hex {
+        Sha256Hex::of(&Sha256::digest(bytes))
+    }
+
     fn of(digest: &[u8]) -> Sha256Hex {
         let mut hex = String::with_capacity(64);
         for byte in digest {

@@ -17,6 +17,7 @@ fn stall_after_part_of_the_body_hits_the_read_timeout_then_the_next_source() {
     let half = body[..5_000].to_vec();
     let stalling = TestServer::start(move |_| Reply::Drip {
         declared_len: 10_000,
+        headers: Vec::new(),
         body: half.clone(),
         drip: Vec::new(),
         every: Duration::from_millis(100),
@@ -44,6 +45,7 @@ fn stall_after_part_of_the_body_hits_the_read_timeout_then_the_next_source() {
 fn drip_feed_is_abandoned_at_the_low_speed_floor() {
     let stalling = TestServer::start(|_| Reply::Drip {
         declared_len: 1_000,
+        headers: Vec::new(),
         body: Vec::new(),
         drip: vec![b'x'; 1_000],
         every: Duration::from_millis(100),
@@ -146,6 +148,7 @@ fn a_killed_run_leaves_debris_that_the_next_run_removes() {
     let half = body[..50_000].to_vec();
     let stalling = TestServer::start(move |_| Reply::Drip {
         declared_len: 100_000,
+        headers: Vec::new(),
         body: half.clone(),
         drip: Vec::new(),
         every: Duration::from_millis(100),
@@ -237,4 +240,163 @@ fn https_proxy_tunnels_and_its_credentials_stay_with_the_proxy() {
     sandbox.run(&[&url]).assert_delivered(b"secret payload");
     assert_eq!(proxy.connects().len(), 1, "NO_PROXY must bypass the proxy");
     assert_eq!(origin.request_count(), 2);
+}
+
+/// Runs ptex on `lift` and SIGKILLs it once `at_least` bytes sit in the spool.
+fn kill_midway(sandbox: &Sandbox, lift: &std::path::Path, name: &str, at_least: u64) {
+    let mut child = sandbox
+        .command(&[lift.to_str().unwrap(), name])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let spooled: u64 = sandbox
+            .spool_debris()
+            .iter()
+            .filter(|p| p.to_string_lossy().ends_with(".ptex-part"))
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum();
+        if spooled >= at_least || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn a_run_killed_halfway_is_resumed_by_the_next_with_a_range_request() {
+    let body = payload(100_000);
+    let served = body.clone();
+    let server = TestServer::start(move |request| match request.header("range") {
+        None => Reply::Drip {
+            declared_len: 100_000,
+            headers: vec![("ETag".into(), "\"v1\"".into())],
+            body: served[..50_000].to_vec(),
+            // A trickle keeps the transfer alive (no timeout) until the test kills it.
+            drip: served[50_000..50_100].to_vec(),
+            every: Duration::from_millis(100),
+        },
+        Some(range) => {
+            let start: usize = range
+                .trim_start_matches("bytes=")
+                .trim_end_matches('-')
+                .parse()
+                .unwrap();
+            Reply::Full {
+                status: 206,
+                headers: vec![
+                    (
+                        "Content-Range".into(),
+                        format!("bytes {start}-99999/100000"),
+                    ),
+                    ("ETag".into(), "\"v1\"".into()),
+                ],
+                body: served[start..].to_vec(),
+            }
+        }
+    });
+    let sandbox = Sandbox::new();
+    let lift = sandbox.manifest(
+        "f",
+        json!(server.url("/f")),
+        Some(100_000),
+        Some(&sha256_hex(&body)),
+    );
+    kill_midway(&sandbox, &lift, "f", 50_000);
+    assert!(
+        !sandbox.spool_debris().is_empty(),
+        "the killed run left nothing to resume"
+    );
+
+    let out = sandbox.run(&["-v", lift.to_str().unwrap(), "f"]);
+    out.assert_delivered(&body);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    let range = requests[1].header("range").unwrap_or_default();
+    let resumed_at: u64 = range
+        .trim_start_matches("bytes=")
+        .trim_end_matches('-')
+        .parse()
+        .unwrap_or(0);
+    assert!(
+        resumed_at >= 50_000,
+        "expected a Range past the first half, got {range:?}"
+    );
+    assert_eq!(requests[1].header("if-range"), Some("\"v1\""));
+    assert!(out.stderr.contains("earlier run left"), "{}", out.stderr);
+    assert!(
+        sandbox.spool_debris().is_empty(),
+        "{:?}",
+        sandbox.spool_debris()
+    );
+}
+
+#[test]
+fn a_corrupted_leftover_is_detected_and_never_emitted() {
+    let body = payload(100_000);
+    let served = body.clone();
+    let server = TestServer::start(move |request| match request.header("range") {
+        None => Reply::Drip {
+            declared_len: 100_000,
+            headers: vec![("ETag".into(), "\"v1\"".into())],
+            body: served[..50_000].to_vec(),
+            // A trickle keeps the transfer alive (no timeout) until the test kills it.
+            drip: served[50_000..50_100].to_vec(),
+            every: Duration::from_millis(100),
+        },
+        Some(range) => {
+            let start: usize = range
+                .trim_start_matches("bytes=")
+                .trim_end_matches('-')
+                .parse()
+                .unwrap();
+            Reply::Full {
+                status: 206,
+                headers: vec![
+                    (
+                        "Content-Range".into(),
+                        format!("bytes {start}-99999/100000"),
+                    ),
+                    ("ETag".into(), "\"v1\"".into()),
+                ],
+                body: served[start..].to_vec(),
+            }
+        }
+    });
+    let mut sandbox = Sandbox::new();
+    sandbox.env("PTEX_RETRIES", "0");
+    let lift = sandbox.manifest(
+        "f",
+        json!(server.url("/f")),
+        Some(100_000),
+        Some(&sha256_hex(&body)),
+    );
+    kill_midway(&sandbox, &lift, "f", 50_000);
+    // Flip a byte in what the killed run left.
+    let part = sandbox
+        .spool_debris()
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(".ptex-part"))
+        .expect("a spool file");
+    let mut bytes = std::fs::read(&part).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(&part, &bytes).unwrap();
+
+    // The next run continues the corrupted prefix: the whole-file hash catches it, nothing
+    // reaches stdout, and the spool is gone.
+    let out = sandbox.bind(&lift, "f");
+    out.assert_failed(&["f", "sha256 mismatch"]);
+    assert!(
+        sandbox.spool_debris().is_empty(),
+        "{:?}",
+        sandbox.spool_debris()
+    );
+    // And the run after that starts clean (and here meets the stalling first response).
+    assert_eq!(server.request_count(), 2);
 }

@@ -70,11 +70,13 @@ pub enum Reply {
     EndlessChunked { chunk: Vec<u8>, max_bytes: u64 },
     /// Writes these bytes verbatim, then closes.
     Raw(Vec<u8>),
-    /// `200` declaring `Content-Length: declared_len`; sends `body` at once, then `drip`
+    /// `200` declaring `Content-Length: declared_len` (and `headers`); sends `body` at once,
+    /// then `drip`
     /// one byte every `every` (until the client goes away or the server is dropped), then
     /// closes. With an empty `drip` it just holds the connection open: a stall.
     Drip {
         declared_len: u64,
+        headers: Vec<(String, String)>,
         body: Vec<u8>,
         drip: Vec<u8>,
         every: Duration,
@@ -431,13 +433,17 @@ impl Connection {
             }
             Reply::Drip {
                 declared_len,
+                headers,
                 body,
                 drip,
                 every,
             } => {
-                let mut bytes =
-                    format!("{}Content-Length: {declared_len}\r\n\r\n", status_line(200))
-                        .into_bytes();
+                let mut head = format!("{}Content-Length: {declared_len}\r\n", status_line(200));
+                for (name, value) in &headers {
+                    head.push_str(&format!("{name}: {value}\r\n"));
+                }
+                head.push_str("\r\n");
+                let mut bytes = head.into_bytes();
                 bytes.extend_from_slice(&body);
                 out.write_all(&bytes)?;
                 out.flush()?;
