@@ -63,7 +63,8 @@ fn stdout_closed_early_is_a_clean_error() {
 #[test]
 fn progress_on_a_terminal_never_touches_stdout() {
     let (server, body) = server_of(2 << 20);
-    let sandbox = Sandbox::new();
+    let mut sandbox = Sandbox::new();
+    sandbox.env("TERM", "xterm");
     let out_file = sandbox.work().join("out.bin");
     let ptex = env!("CARGO_BIN_EXE_ptex");
     // `script` runs the command on a pseudo-terminal: stderr is a tty, so the bar is on;
@@ -73,13 +74,7 @@ fn progress_on_a_terminal_never_touches_stdout() {
         server.url("/f.bin"),
         out_file.display()
     );
-    let output = sandbox
-        .command(&[])
-        .env("TERM", "xterm")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .output_with_program("script", &["-q", "-e", "-c", &shell, "/dev/null"]);
+    let output = sandbox.wrapped("script", &["-q", "-e", "-c", &shell, "/dev/null"]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert_eq!(std::fs::read(&out_file).unwrap(), body);
 
@@ -90,40 +85,9 @@ fn progress_on_a_terminal_never_touches_stdout() {
         server.url("/f.bin"),
         silent.display()
     );
-    let output = sandbox
-        .command(&[])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .output_with_program("script", &["-q", "-e", "-c", &shell, "/dev/null"]);
+    let output = sandbox.wrapped("script", &["-q", "-e", "-c", &shell, "/dev/null"]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
     assert_eq!(std::fs::read(&silent).unwrap(), body);
     let terminal = String::from_utf8_lossy(&output.stdout);
     assert!(terminal.trim().is_empty(), "-s still drew: {terminal:?}");
-}
-
-trait WithProgram {
-    fn output_with_program(&mut self, program: &str, args: &[&str]) -> std::process::Output;
-}
-
-impl WithProgram for std::process::Command {
-    /// Runs `program args…` with this command's environment and working directory.
-    fn output_with_program(&mut self, program: &str, args: &[&str]) -> std::process::Output {
-        let mut command = std::process::Command::new(program);
-        command.args(args);
-        if let Some(dir) = self.get_current_dir() {
-            command.current_dir(dir);
-        }
-        command.env_clear();
-        for (name, value) in self.get_envs() {
-            if let Some(value) = value {
-                command.env(name, value);
-            }
-        }
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .output()
-            .expect("run script")
-    }
 }

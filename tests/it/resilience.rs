@@ -400,3 +400,98 @@ fn a_corrupted_leftover_is_detected_and_never_emitted() {
     // And the run after that starts clean (and here meets the stalling first response).
     assert_eq!(server.request_count(), 2);
 }
+
+#[test]
+fn a_stopped_run_holding_the_spool_does_not_block_the_next() {
+    let body = payload(100_000);
+    let half = body[..50_000].to_vec();
+    let stalling = TestServer::start(move |_| Reply::Drip {
+        declared_len: 100_000,
+        headers: Vec::new(),
+        body: half.clone(),
+        drip: Vec::new(),
+        every: Duration::from_millis(100),
+    });
+    let sandbox = Sandbox::new();
+    let lift = sandbox.manifest(
+        "f",
+        json!(stalling.url("/f")),
+        Some(100_000),
+        Some(&sha256_hex(&body)),
+    );
+    let mut holder = sandbox
+        .command(&[lift.to_str().unwrap(), "f"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stalling.request_count() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Freeze it while it holds the shared spool's lock.
+    let stopped = std::process::Command::new("kill")
+        .args(["-STOP", &holder.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+
+    let good = {
+        let body = body.clone();
+        TestServer::start(move |_| Reply::ok(body.clone()))
+    };
+    let lift = sandbox.manifest(
+        "f",
+        json!(good.url("/f")),
+        Some(100_000),
+        Some(&sha256_hex(&body)),
+    );
+    let started = Instant::now();
+    sandbox.bind(&lift, "f").assert_delivered(&body);
+    // It did not wait for the frozen run (whose read timeout is 5 s in tests).
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+}
+
+#[test]
+fn a_spool_write_failure_is_a_clean_error_naming_the_file() {
+    // No disk-full device here, so a file-size limit makes the spool write fail instead
+    // (EFBIG where a full disk gives ENOSPC): the same error path.
+    let body = payload(2 << 20);
+    let served = body.clone();
+    let server = TestServer::start(move |_| Reply::ok(served.clone()));
+    let sandbox = Sandbox::new();
+    let lift = sandbox.manifest(
+        "f",
+        json!(server.url("/f")),
+        Some(body.len() as u64),
+        Some(&sha256_hex(&body)),
+    );
+    let ptex = env!("CARGO_BIN_EXE_ptex");
+    let script = format!(
+        "trap '' XFSZ; ulimit -f 64; exec '{ptex}' '{}' f",
+        lift.display()
+    );
+    let output = sandbox.wrapped("sh", &["-c", &script]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(output.stdout.is_empty());
+    let last = stderr.lines().last().unwrap_or("");
+    assert!(last.contains("cannot write spool file"), "{stderr}");
+    assert!(
+        last.contains(&sandbox.cache().display().to_string()),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        sandbox.spool_debris().is_empty(),
+        "{:?}",
+        sandbox.spool_debris()
+    );
+}

@@ -158,6 +158,28 @@ impl Sandbox {
         command
     }
 
+    /// `program args…` (a wrapper such as `sh` or `script` that runs ptex itself) with the
+    /// sandbox's environment and working directory, stdin null, output captured.
+    pub fn wrapped(&self, program: &str, args: &[&str]) -> std::process::Output {
+        let ptex = self.command(&[]);
+        let mut command = Command::new(program);
+        command.args(args).env_clear();
+        if let Some(dir) = ptex.get_current_dir() {
+            command.current_dir(dir);
+        }
+        for (name, value) in ptex.get_envs() {
+            if let Some(value) = value {
+                command.env(name, value);
+            }
+        }
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run the wrapper")
+    }
+
     /// Files left in the spool directory (there should be none after any run).
     pub fn spool_debris(&self) -> Vec<PathBuf> {
         match std::fs::read_dir(self.cache().join("spool")) {
