@@ -235,3 +235,24 @@ fn a_part_from_the_wrong_offset_is_refused() {
     assert_eq!(server.request_count(), 3);
     assert!(out.stderr.contains("not asked for"), "{}", out.stderr);
 }
+
+#[test]
+fn a_connection_reset_mid_body_is_retried() {
+    let body = payload(20_000);
+    let (full, half) = (body.clone(), body[..10_000].to_vec());
+    let server = scripted(move |n| {
+        if n == 0 {
+            Reply::Reset {
+                declared_len: 20_000,
+                body: half.clone(),
+            }
+        } else {
+            Reply::ok(full.clone())
+        }
+    });
+    let sandbox = Sandbox::new();
+    let out = sandbox.run(&["--sha256", &sha256_hex(&body), &server.url("/f")]);
+    out.assert_delivered(&body);
+    assert_eq!(server.request_count(), 2);
+    assert!(out.stderr.contains("interrupted"), "{}", out.stderr);
+}

@@ -70,6 +70,9 @@ pub enum Reply {
     EndlessChunked { chunk: Vec<u8>, max_bytes: u64 },
     /// Writes these bytes verbatim, then closes.
     Raw(Vec<u8>),
+    /// `200` declaring `Content-Length: declared_len`, sends `body`, then aborts the
+    /// connection with a TCP reset (plain HTTP only).
+    Reset { declared_len: u64, body: Vec<u8> },
     /// `200` declaring `Content-Length: declared_len` (and `headers`); sends `body` at once,
     /// then `drip`
     /// one byte every `every` (until the client goes away or the server is dropped), then
@@ -149,6 +152,7 @@ impl TestServer {
                 handler: handler.clone(),
                 log: log.clone(),
                 stop: stop.clone(),
+                reset: AtomicBool::new(false),
             };
             let tls = tls.clone();
             // If the thread cannot be spawned the connection is simply dropped.
@@ -306,6 +310,8 @@ struct Connection {
     handler: Arc<Handler>,
     log: RequestLog,
     stop: Arc<AtomicBool>,
+    /// Set by a [`Reply::Reset`]: close with a RST instead of gracefully.
+    reset: AtomicBool,
 }
 
 impl Connection {
@@ -313,7 +319,14 @@ impl Connection {
         set_timeouts(&stream);
         let mut reader = BufReader::new(stream);
         self.serve(&mut reader);
-        close_gracefully(reader.into_inner());
+        let stream = reader.into_inner();
+        if self.reset.load(Ordering::SeqCst) {
+            // SO_LINGER 0: the close sends a RST, discarding anything unsent.
+            let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+            drop(stream);
+        } else {
+            close_gracefully(stream);
+        }
     }
 
     fn serve_tls(&self, stream: TcpStream, config: Arc<ServerConfig>) {
@@ -429,6 +442,18 @@ impl Connection {
             Reply::Raw(bytes) => {
                 out.write_all(&bytes)?;
                 out.flush()?;
+                Ok(false)
+            }
+            Reply::Reset { declared_len, body } => {
+                let mut bytes =
+                    format!("{}Content-Length: {declared_len}\r\n\r\n", status_line(200))
+                        .into_bytes();
+                bytes.extend_from_slice(&body);
+                out.write_all(&bytes)?;
+                out.flush()?;
+                // Give the client a moment to read the bytes before the reset discards them.
+                thread::sleep(Duration::from_millis(100));
+                self.reset.store(true, Ordering::SeqCst);
                 Ok(false)
             }
             Reply::Drip {
