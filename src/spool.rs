@@ -68,6 +68,15 @@ impl Spool {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(format!("{sha256}{SUFFIX}"));
         let note = dir.join(format!("{sha256}.ptex-note"));
+        // Never write through whatever else sits at the path: a symlink is removed, anything
+        // that is not a plain file (a directory) makes this run spool privately.
+        if let Ok(meta) = std::fs::symlink_metadata(&path) {
+            if meta.file_type().is_symlink() {
+                std::fs::remove_file(&path)?;
+            } else if !meta.is_file() {
+                return Ok(None);
+            }
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -216,10 +225,10 @@ impl Drop for Spool {
     }
 }
 
-/// Whether `file` is the file `path` names now.
+/// Whether `file` is the file `path` names now (itself, not through a symlink).
 fn same_file(file: &File, path: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    match (file.metadata(), std::fs::metadata(path)) {
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
         _ => false,
     }
@@ -356,6 +365,26 @@ mod tests {
         assert_eq!(all, "hello world");
         drop(second);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn shared_spool_never_writes_through_a_symlink_or_into_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let sha = "cd".repeat(32);
+        let target = dir.path().join("precious");
+        std::fs::write(&target, b"keep").unwrap();
+        let link = dir.path().join(format!("{sha}{SUFFIX}"));
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let (mut spool, leftover) = Spool::claim(dir.path(), &sha).unwrap().unwrap();
+        assert!(leftover.is_none());
+        spool.write(b"new").unwrap();
+        spool.flush().unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        assert!(!link.symlink_metadata().unwrap().file_type().is_symlink());
+        drop(spool);
+
+        std::fs::create_dir(&link).unwrap();
+        assert!(Spool::claim(dir.path(), &sha).unwrap().is_none());
     }
 
     #[test]
