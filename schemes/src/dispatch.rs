@@ -59,7 +59,7 @@ impl Dispatcher {
                     Some(file) => file,
                     slot => slot.insert(FileBackend::new()?),
                 };
-                file.open(source).await
+                file.open(source, &settings.timeouts).await
             }
             Scheme::S3 | Scheme::Gs | Scheme::Ftp => {
                 let transports = match &mut self.transports {
@@ -70,17 +70,19 @@ impl Dispatcher {
                 match source.scheme() {
                     Scheme::S3 => {
                         let setup = s3::setup(bucket, &settings.file.s3, transports);
-                        self.s3.open(bucket, &key, setup).await
+                        self.s3.open(bucket, &key, &settings.timeouts, setup).await
                     }
                     Scheme::Gs => {
                         let setup = gcs::setup(bucket, &settings.file.gs, transports);
-                        self.gcs.open(bucket, &key, setup).await
+                        self.gcs.open(bucket, &key, &settings.timeouts, setup).await
                     }
                     _ => {
                         let (server, operator, hint) =
                             ftp::setup(source, settings.netrc.as_ref(), transports)?;
                         let setup = async { Ok((operator, hint)) };
-                        self.ftp.open(&server, &key, setup).await
+                        self.ftp
+                            .open(&server, &key, &settings.timeouts, setup)
+                            .await
                     }
                 }
             }

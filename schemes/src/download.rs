@@ -1,6 +1,7 @@
 //! An opened source: its declared length and a stream of body chunks.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -17,8 +18,9 @@ pub struct Download {
 
 enum Body {
     Http(reqwest::Response),
-    /// An opendal object read, with the credential hint for its errors.
-    Store(opendal::FuturesBytesStream, Arc<str>),
+    /// An opendal object read, with the credential hint for its errors and the longest
+    /// wait for a chunk.
+    Store(opendal::FuturesBytesStream, Arc<str>, Duration),
 }
 
 impl Download {
@@ -48,12 +50,13 @@ impl Download {
         content_length: Option<u64>,
         stream: opendal::FuturesBytesStream,
         hint: Arc<str>,
+        idle: Duration,
     ) -> Download {
         Download {
             content_length,
             resumed_at: None,
             validator: None,
-            body: Body::Store(stream, hint),
+            body: Body::Store(stream, hint, idle),
         }
     }
 
@@ -82,16 +85,21 @@ impl Download {
                 .chunk()
                 .await
                 .map_err(|e| crate::http::classify(&e)),
-            Body::Store(stream, hint) => match stream.next().await {
-                None => Ok(None),
-                Some(Ok(bytes)) => Ok(Some(bytes)),
-                Some(Err(e)) => Err(match e.get_ref().and_then(|i| i.downcast_ref()) {
-                    Some(inner) => crate::store::classify(inner, hint),
-                    None => FetchError::Interrupted {
-                        reason: e.to_string(),
-                    },
-                }),
-            },
+            Body::Store(stream, hint, idle) => {
+                match tokio::time::timeout(*idle, stream.next()).await {
+                    Err(_) => Err(FetchError::Timeout {
+                        reason: format!("no data for {:.1} s", idle.as_secs_f64()),
+                    }),
+                    Ok(None) => Ok(None),
+                    Ok(Some(Ok(bytes))) => Ok(Some(bytes)),
+                    Ok(Some(Err(e))) => Err(match e.get_ref().and_then(|i| i.downcast_ref()) {
+                        Some(inner) => crate::store::classify(inner, hint),
+                        None => FetchError::Interrupted {
+                            reason: e.to_string(),
+                        },
+                    }),
+                }
+            }
         };
         result.map_err(|err| match err {
             // Any failure once the body has started is an interrupted transfer.

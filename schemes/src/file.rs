@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use opendal::{Operator, services::Fs};
+use ptex_config::Timeouts;
 
 use crate::{Download, FetchError, Source, store};
 
@@ -24,7 +25,11 @@ impl FileBackend {
         })
     }
 
-    pub(crate) async fn open(&self, source: &Source) -> Result<Download, FetchError> {
+    pub(crate) async fn open(
+        &self,
+        source: &Source,
+        timeouts: &Timeouts,
+    ) -> Result<Download, FetchError> {
         let path = source
             .url()
             .to_file_path()
@@ -33,6 +38,12 @@ impl FileBackend {
                 reason: "not a local file path".to_string(),
             })?;
         let path = path.to_string_lossy();
-        store::open(&self.operator, path.trim_start_matches('/'), &self.hint).await
+        store::open(
+            &self.operator,
+            path.trim_start_matches('/'),
+            &self.hint,
+            timeouts,
+        )
+        .await
     }
 }

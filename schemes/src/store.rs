@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use opendal::{ErrorKind, HttpTransporter, OperationContext, Operator};
 use opendal_http_transport_reqwest::ReqwestTransport;
-use ptex_config::Settings;
+use ptex_config::{Settings, Timeouts};
 
 use crate::{Download, FetchError};
 
@@ -66,6 +66,7 @@ impl Operators {
         &mut self,
         key: &str,
         path: &str,
+        timeouts: &Timeouts,
         setup: impl Future<Output = Result<(Operator, Arc<str>), FetchError>>,
     ) -> Result<Download, FetchError> {
         if !self.set_up.contains_key(key) {
@@ -73,7 +74,7 @@ impl Operators {
             self.set_up.insert(key.to_string(), entry);
         }
         let (operator, hint) = &self.set_up[key];
-        open(operator, path, hint).await
+        open(operator, path, hint, timeouts).await
     }
 }
 
@@ -99,27 +100,43 @@ fn redirect_policy() -> reqwest::redirect::Policy {
 }
 
 /// Opens `path` on `operator`: its length first, so a wrong size fails before the body.
+///
+/// Not every service runs on our HTTP client (FTP has its own connections), so the
+/// timeouts are enforced here too: connect + read for getting the object's length and a
+/// reader, read for every chunk after that.
 pub(crate) async fn open(
     operator: &Operator,
     path: &str,
     hint: &Arc<str>,
+    timeouts: &Timeouts,
 ) -> Result<Download, FetchError> {
-    let meta = operator.stat(path).await.map_err(|e| classify(&e, hint))?;
+    let limit = timeouts.connect + timeouts.read;
+    let timed_out = || FetchError::Timeout {
+        reason: format!("no answer within {:.1} s", limit.as_secs_f64()),
+    };
+    let meta = tokio::time::timeout(limit, operator.stat(path))
+        .await
+        .map_err(|_| timed_out())?
+        .map_err(|e| classify(&e, hint))?;
     if meta.is_dir() {
         return Err(FetchError::NotFound {
             detail: "it is a directory, not a file".to_string(),
         });
     }
     let length = meta.content_length();
-    let reader = operator
-        .reader(path)
-        .await
-        .map_err(|e| classify(&e, hint))?;
-    let stream = reader
-        .into_bytes_stream(0..length)
-        .await
-        .map_err(|e| classify(&e, hint))?;
-    Ok(Download::stream(Some(length), stream, hint.clone()))
+    let stream = tokio::time::timeout(limit, async {
+        let reader = operator.reader(path).await?;
+        reader.into_bytes_stream(0..length).await
+    })
+    .await
+    .map_err(|_| timed_out())?
+    .map_err(|e| classify(&e, hint))?;
+    Ok(Download::stream(
+        Some(length),
+        stream,
+        hint.clone(),
+        timeouts.read,
+    ))
 }
 
 /// Sorts an opendal error into our vocabulary. `hint` tells the user which credentials were

@@ -4,6 +4,7 @@ use serde_json::json;
 
 use crate::support::ftp::{FtpServer, PASSWORD, USER};
 use crate::support::scie::{Sandbox, payload, sha256_hex};
+use crate::support::server::SilentServer;
 
 #[test]
 fn anonymous_ftp_in_binding_and_direct_mode() {
@@ -64,4 +65,22 @@ fn credentials_from_the_url_and_from_netrc() {
     sandbox
         .run(&["-v", &server.url("/f.bin")])
         .assert_delivered(b"x");
+}
+
+#[test]
+fn a_server_that_never_answers_does_not_hang_ptex() {
+    let silent = SilentServer::start();
+    let mut sandbox = Sandbox::new();
+    sandbox
+        .env("PTEX_CONNECT_TIMEOUT", "0.5")
+        .env("PTEX_READ_TIMEOUT", "0.5")
+        .env("PTEX_RETRIES", "0");
+    let url = silent.url("ftp", "/f.bin");
+    let started = std::time::Instant::now();
+    sandbox.run(&[&url]).assert_failed(&[&url, "timed out"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
 }

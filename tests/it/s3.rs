@@ -72,6 +72,10 @@ fn wrong_bytes_missing_object_and_wrong_secret() {
     sandbox
         .run(&["s3://bkt/missing.bin"])
         .assert_failed(&["s3://bkt/missing.bin", "not found"]);
+    // The object's length disagrees with the expected size: refused before the body.
+    sandbox
+        .run(&["--size", "10", "s3://bkt/f.bin"])
+        .assert_failed(&["s3://bkt/f.bin", "size mismatch", "declares 12"]);
 
     let mut wrong = sandbox_for(&server);
     with_static_keys(&mut wrong, "not-the-secret");
