@@ -104,7 +104,8 @@ def case(title, commands, env, baseline):
     print("|---|---|---|---|")
     for name, _ in commands:
         median = statistics.median(results[name])
-        print(f"| {name} | {median:.3f} s | {median / base:.2f} x | {rss[name] / 1024:.1f} MiB |")
+        cell = name.replace("|", "\\|")
+        print(f"| {cell} | {median:.3f} s | {median / base:.2f} x | {rss[name] / 1024:.1f} MiB |")
 
 
 def main():
