@@ -301,7 +301,7 @@ async fn attempt(
     let mut checkpoint = tokio::time::Instant::now();
     while let Some(chunk) = download.chunk().await? {
         floor.check(chunk.len())?;
-        state.verifier.update(&chunk)?;
+        state.verifier.update(chunk.clone())?;
         if let Err(e) = state.spool.write(&chunk) {
             return Err(state.spool_error(e));
         }
@@ -362,7 +362,9 @@ fn claim_shared(
     let mut verifier = Verifier::new(job.expected.clone());
     let mut fits = true;
     let replayed = spool.replay(|bytes| {
-        fits = verifier.update(bytes).is_ok();
+        fits = verifier
+            .update(bytes::Bytes::copy_from_slice(bytes))
+            .is_ok();
         fits
     });
     if replayed.is_err() || !fits || verifier.count() != leftover.len {

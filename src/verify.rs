@@ -3,6 +3,10 @@
 
 use std::fmt;
 
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 /// A sha256 digest as 64 lowercase hex digits.
@@ -66,6 +70,8 @@ pub enum VerifyError {
     TooLarge { expected: u64 },
     #[error("size mismatch: expected {expected} bytes, got {actual}")]
     Size { expected: u64, actual: u64 },
+    #[error("the sha256 could not be computed (the hashing thread stopped)")]
+    HashingFailed,
     #[error("sha256 mismatch: expected {expected}, got {actual}")]
     Sha256 {
         expected: Sha256Hex,
@@ -73,11 +79,72 @@ pub enum VerifyError {
     },
 }
 
-/// Counts and hashes a byte stream against an expectation.
+/// Counts and hashes a byte stream against an expectation. Counting (and so the size cap)
+/// happens as bytes arrive; hashing runs on a thread of its own, so it overlaps receiving
+/// and spooling instead of adding to them.
 pub struct Verifier {
     expected: Expected,
-    hasher: Sha256,
+    hasher: Hasher,
     count: u64,
+}
+
+/// Chunks queued for the hashing thread at most; beyond that, receiving waits for it.
+const HASH_QUEUE: usize = 32;
+
+enum Hasher {
+    /// Hashing in the caller's thread (before the first bytes, or if no thread could start).
+    Inline(Sha256),
+    /// Hashing in a thread of its own, fed through a bounded queue.
+    Thread {
+        queue: SyncSender<Bytes>,
+        worker: JoinHandle<Sha256>,
+    },
+    /// The hashing thread stopped: no digest can be given.
+    Lost,
+}
+
+impl Hasher {
+    fn update(&mut self, bytes: Bytes) {
+        if let Hasher::Inline(sha) = self {
+            let (queue, chunks) = sync_channel::<Bytes>(HASH_QUEUE);
+            let mut theirs = sha.clone();
+            let started = std::thread::Builder::new()
+                .name("ptex-sha256".to_string())
+                .spawn(move || {
+                    for chunk in chunks {
+                        theirs.update(&chunk);
+                    }
+                    theirs
+                });
+            // If no thread can start, hashing simply stays inline.
+            if let Ok(worker) = started {
+                *self = Hasher::Thread { queue, worker };
+            }
+        }
+        match self {
+            Hasher::Inline(sha) => sha.update(&bytes),
+            Hasher::Thread { queue, .. } => {
+                if queue.send(bytes).is_err() {
+                    // The thread is gone, and with it the chunks it had: the digest is lost.
+                    *self = Hasher::Lost;
+                }
+            }
+            Hasher::Lost => {}
+        }
+    }
+
+    /// The digest of everything fed; `None` if the hashing thread was lost.
+    fn finalize(self) -> Option<Sha256Hex> {
+        let sha = match self {
+            Hasher::Inline(sha) => sha,
+            Hasher::Thread { queue, worker } => {
+                drop(queue);
+                worker.join().ok()?
+            }
+            Hasher::Lost => return None,
+        };
+        Some(Sha256Hex::of(&sha.finalize()))
+    }
 }
 
 /// The size and digest of bytes that passed verification.
@@ -91,7 +158,7 @@ impl Verifier {
     pub fn new(expected: Expected) -> Verifier {
         Verifier {
             expected,
-            hasher: Sha256::new(),
+            hasher: Hasher::Inline(Sha256::new()),
             count: 0,
         }
     }
@@ -108,7 +175,7 @@ impl Verifier {
 
     /// Accepts the next bytes; fails as soon as they run past the expected size, so at most
     /// one chunk beyond it is ever received.
-    pub fn update(&mut self, bytes: &[u8]) -> Result<(), VerifyError> {
+    pub fn update(&mut self, bytes: Bytes) -> Result<(), VerifyError> {
         self.count += bytes.len() as u64;
         if let Some(expected) = self.expected.size
             && self.count > expected
@@ -134,7 +201,7 @@ impl Verifier {
                 actual: self.count,
             });
         }
-        let actual = Sha256Hex::of(&self.hasher.finalize());
+        let actual = self.hasher.finalize().ok_or(VerifyError::HashingFailed)?;
         match self.expected.sha256 {
             Some(expected) if expected != actual => Err(VerifyError::Sha256 { expected, actual }),
             _ => Ok(Verified {
@@ -161,8 +228,8 @@ mod tests {
     #[test]
     fn accepts_matching_bytes_in_chunks() {
         let mut v = Verifier::new(expect(5, HELLO_SHA256));
-        v.update(b"he").unwrap();
-        v.update(b"llo").unwrap();
+        v.update(Bytes::from_static(b"he")).unwrap();
+        v.update(Bytes::from_static(b"llo")).unwrap();
         let done = v.finish().unwrap();
         assert_eq!(done.size, 5);
         assert_eq!(done.sha256.to_string(), HELLO_SHA256);
@@ -171,7 +238,7 @@ mod tests {
     #[test]
     fn flipped_byte_is_a_sha256_mismatch() {
         let mut v = Verifier::new(expect(5, HELLO_SHA256));
-        v.update(b"hellO").unwrap();
+        v.update(Bytes::from_static(b"hellO")).unwrap();
         let err = v.finish().unwrap_err().to_string();
         assert!(err.starts_with("sha256 mismatch: expected 2cf24d"), "{err}");
     }
@@ -179,8 +246,11 @@ mod tests {
     #[test]
     fn stops_past_the_expected_size() {
         let mut v = Verifier::new(expect(5, HELLO_SHA256));
-        v.update(b"hello").unwrap();
-        assert!(matches!(v.update(b"!"), Err(VerifyError::TooLarge { .. })));
+        v.update(Bytes::from_static(b"hello")).unwrap();
+        assert!(matches!(
+            v.update(Bytes::from_static(b"!")),
+            Err(VerifyError::TooLarge { .. })
+        ));
     }
 
     #[test]
@@ -188,7 +258,7 @@ mod tests {
         let mut v = Verifier::new(expect(5, HELLO_SHA256));
         assert!(v.check_declared(Some(6)).is_err());
         assert!(v.check_declared(Some(5)).is_ok() && v.check_declared(None).is_ok());
-        v.update(b"hell").unwrap();
+        v.update(Bytes::from_static(b"hell")).unwrap();
         assert!(matches!(
             v.finish(),
             Err(VerifyError::Size { actual: 4, .. })
@@ -198,7 +268,7 @@ mod tests {
     #[test]
     fn unknown_expectations_still_hash() {
         let mut v = Verifier::new(Expected::default());
-        v.update(b"hello").unwrap();
+        v.update(Bytes::from_static(b"hello")).unwrap();
         assert_eq!(v.finish().unwrap().sha256.to_string(), HELLO_SHA256);
     }
 
