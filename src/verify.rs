@@ -88,8 +88,10 @@ pub struct Verifier {
     count: u64,
 }
 
-/// Chunks queued for the hashing thread at most; beyond that, receiving waits for it.
-const HASH_QUEUE: usize = 32;
+/// Pieces queued for the hashing thread at most, and the largest piece: together they bound
+/// the memory held for hashing (2 MiB); beyond that, receiving waits for the hasher.
+const HASH_QUEUE: usize = 8;
+const HASH_PIECE: usize = 256 * 1024;
 
 enum Hasher {
     /// Hashing in the caller's thread (before the first bytes, or if no thread could start).
@@ -124,9 +126,15 @@ impl Hasher {
         match self {
             Hasher::Inline(sha) => sha.update(&bytes),
             Hasher::Thread { queue, .. } => {
-                if queue.send(bytes).is_err() {
-                    // The thread is gone, and with it the chunks it had: the digest is lost.
-                    *self = Hasher::Lost;
+                let mut start = 0;
+                while start < bytes.len() {
+                    let end = bytes.len().min(start + HASH_PIECE);
+                    if queue.send(bytes.slice(start..end)).is_err() {
+                        // The thread is gone, and with it what it had: the digest is lost.
+                        *self = Hasher::Lost;
+                        return;
+                    }
+                    start = end;
                 }
             }
             Hasher::Lost => {}
@@ -270,6 +278,23 @@ mod tests {
         let mut v = Verifier::new(Expected::default());
         v.update(Bytes::from_static(b"hello")).unwrap();
         assert_eq!(v.finish().unwrap().sha256.to_string(), HELLO_SHA256);
+    }
+
+    #[test]
+    fn large_chunks_hash_the_same_on_the_hashing_thread() {
+        let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let expected = Sha256Hex::digest(&data);
+        let mut v = Verifier::new(Expected {
+            size: Some(data.len() as u64),
+            sha256: Some(expected.clone()),
+        });
+        // One piece larger than HASH_PIECE, then many small ones.
+        v.update(Bytes::copy_from_slice(&data[..1_000_000]))
+            .unwrap();
+        for piece in data[1_000_000..].chunks(4096) {
+            v.update(Bytes::copy_from_slice(piece)).unwrap();
+        }
+        assert_eq!(v.finish().unwrap().sha256, expected);
     }
 
     #[test]
