@@ -413,12 +413,7 @@ impl Connection {
                 Ok(!client_close && !server_close && (consistent || head_only))
             }
             Reply::Truncated { declared_len, body } => {
-                let mut bytes =
-                    format!("{}Content-Length: {declared_len}\r\n\r\n", status_line(200))
-                        .into_bytes();
-                bytes.extend_from_slice(&body);
-                out.write_all(&bytes)?;
-                out.flush()?;
+                write_short(out, declared_len, &[], &body)?;
                 Ok(false)
             }
             Reply::EndlessChunked { chunk, max_bytes } => {
@@ -445,12 +440,7 @@ impl Connection {
                 Ok(false)
             }
             Reply::Reset { declared_len, body } => {
-                let mut bytes =
-                    format!("{}Content-Length: {declared_len}\r\n\r\n", status_line(200))
-                        .into_bytes();
-                bytes.extend_from_slice(&body);
-                out.write_all(&bytes)?;
-                out.flush()?;
+                write_short(out, declared_len, &[], &body)?;
                 // Give the client a moment to read the bytes before the reset discards them.
                 thread::sleep(Duration::from_millis(100));
                 self.reset.store(true, Ordering::SeqCst);
@@ -463,15 +453,7 @@ impl Connection {
                 drip,
                 every,
             } => {
-                let mut head = format!("{}Content-Length: {declared_len}\r\n", status_line(200));
-                for (name, value) in &headers {
-                    head.push_str(&format!("{name}: {value}\r\n"));
-                }
-                head.push_str("\r\n");
-                let mut bytes = head.into_bytes();
-                bytes.extend_from_slice(&body);
-                out.write_all(&bytes)?;
-                out.flush()?;
+                write_short(out, declared_len, &headers, &body)?;
                 let mut pending = drip.iter();
                 while !self.stop.load(Ordering::SeqCst) {
                     thread::sleep(every);
@@ -484,6 +466,25 @@ impl Connection {
             }
         }
     }
+}
+
+/// A `200` declaring `Content-Length: declared_len` (plus `headers`) followed by `body`,
+/// which may be shorter: the start of every truncating reply.
+fn write_short(
+    out: &mut impl Write,
+    declared_len: u64,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> io::Result<()> {
+    let mut head = format!("{}Content-Length: {declared_len}\r\n", status_line(200));
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    out.write_all(&bytes)?;
+    out.flush()
 }
 
 /// Reads one request head (and skips a `Content-Length` body). Returns the request and
