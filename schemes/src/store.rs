@@ -20,30 +20,33 @@ pub(crate) const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_
 pub(crate) struct Transports {
     /// For object reads: the user's timeouts.
     pub(crate) main: HttpTransporter,
-    /// For probes that may have nobody listening (metadata services): short timeouts.
+    /// For probes that may have nobody listening (metadata services): short timeouts, no
+    /// redirects.
     pub(crate) probe: HttpTransporter,
-    /// The probe client itself, redirects off, for ptex's own probes.
+    /// The same client, for ptex's own probes (region detection).
     pub(crate) probe_client: reqwest::Client,
 }
 
 impl Transports {
     pub(crate) fn new(settings: &Settings) -> Result<Transports, FetchError> {
-        let main = crate::http::client_builder(settings).redirect(redirect_policy());
-        let probe = || {
-            crate::http::client_builder(settings)
-                .connect_timeout(PROBE_TIMEOUT / 2)
-                .timeout(PROBE_TIMEOUT)
-        };
         let build = |builder: reqwest::ClientBuilder| {
             builder.build().map_err(|e| FetchError::Setup {
                 reason: e.to_string(),
             })
         };
+        let main = build(crate::http::client_builder(settings).redirect(redirect_policy()))?;
+        // Each client loads the trusted roots: build the probe client once, share it.
+        let probe_client = build(
+            crate::http::client_builder(settings)
+                .connect_timeout(PROBE_TIMEOUT / 2)
+                .timeout(PROBE_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none()),
+        )?;
         let transport = |client| HttpTransporter::new(ReqwestTransport::new(client));
         Ok(Transports {
-            main: transport(build(main)?),
-            probe: transport(build(probe())?),
-            probe_client: build(probe().redirect(reqwest::redirect::Policy::none()))?,
+            main: transport(main),
+            probe: transport(probe_client.clone()),
+            probe_client,
         })
     }
 
