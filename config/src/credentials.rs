@@ -160,6 +160,11 @@ impl Credentials {
         }
     }
 
+    /// The parsed netrc file, if there is one (FTP logins come from it).
+    pub fn netrc(&self) -> Option<&Netrc> {
+        self.netrc.as_ref()
+    }
+
     /// The credentials for a request to `host` (`port` if not the scheme's default) over
     /// https or not. Fails when a config entry names an environment variable that is unset.
     pub fn for_host(

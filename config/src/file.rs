@@ -90,11 +90,8 @@ pub struct GcsConfig {
 
 impl ConfigFile {
     /// Loads the config file: `flag` (`--config`), else `$PTEX_CONFIG`, else the default
-    /// location; `Ok((default, None))` when there is none.
-    pub fn load(
-        env: &dyn Env,
-        flag: Option<&Path>,
-    ) -> Result<(ConfigFile, Option<PathBuf>), ConfigError> {
+    /// location; an empty config when there is none.
+    pub fn load(env: &dyn Env, flag: Option<&Path>) -> Result<ConfigFile, ConfigError> {
         let from_env = env
             .var_os("PTEX_CONFIG")
             .filter(|p| !p.is_empty())
@@ -103,16 +100,13 @@ impl ConfigFile {
             Some(path) => (path, true),
             None => match directories::ProjectDirs::from("", "", "ptex") {
                 Some(dirs) => (dirs.config_dir().join("config.json"), false),
-                None => return Ok((ConfigFile::default(), None)),
+                None => return Ok(ConfigFile::default()),
             },
         };
         match std::fs::read(&path) {
-            Ok(bytes) => {
-                let config = ConfigFile::parse(&bytes, &path)?;
-                Ok((config, Some(path)))
-            }
+            Ok(bytes) => ConfigFile::parse(&bytes, &path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
-                Ok((ConfigFile::default(), None))
+                Ok(ConfigFile::default())
             }
             Err(source) => Err(ConfigError::ConfigUnreadable { path, source }),
         }

@@ -1,4 +1,5 @@
-//! Resolved settings for one ptex run: the spool directory, timeouts and netrc credentials.
+//! Resolved settings for one ptex run: the spool directory, timeouts, retries, the config
+//! file and credentials.
 //! Precedence is flag > environment > config file > default.
 
 use std::path::{Path, PathBuf};
@@ -62,14 +63,11 @@ pub struct Settings {
     pub timeouts: Timeouts,
     /// Retries of transient failures.
     pub retry: RetryPolicy,
-    /// Credentials from `$NETRC` or `~/.netrc`, if that file exists and parses.
-    pub netrc: Option<Netrc>,
-    /// Per-host credentials: `PTEX_AUTH_*`, the config's `auth`, netrc.
+    /// Per-host credentials: `PTEX_AUTH_*`, the config's `auth`, and netrc (`$NETRC` or
+    /// `~/.netrc`, if that file exists and parses).
     pub credentials: Credentials,
     /// The config file's contents (empty when there is none).
     pub file: ConfigFile,
-    /// Where the config file was read from, if there was one.
-    pub file_path: Option<PathBuf>,
     /// Problems that do not stop the run (for example a malformed netrc), to show the user.
     pub warnings: Vec<String>,
 }
@@ -83,13 +81,12 @@ impl Settings {
             warnings.push(format!("{e}; netrc credentials are not used"));
             None
         });
-        let (file, file_path) = ConfigFile::load(env, config)?;
+        let file = ConfigFile::load(env, config)?;
         warnings.extend(file.warnings.iter().cloned());
-        let credentials = Credentials::new(env, &file.auth, netrc.clone());
+        let credentials = Credentials::new(env, &file.auth, netrc);
         Ok(Settings {
             credentials,
             file,
-            file_path,
             cache_dir: cache_dir(env)?,
             timeouts: Timeouts {
                 connect: seconds(env, "PTEX_CONNECT_TIMEOUT")?
@@ -110,7 +107,6 @@ impl Settings {
                 },
                 max_backoff: RetryPolicy::default().max_backoff,
             },
-            netrc,
             warnings,
         })
     }
@@ -192,7 +188,7 @@ mod tests {
         let s = Settings::load(&env(&[("PTEX_CACHE_DIR", "/tmp/c")]), None).unwrap();
         assert_eq!(s.cache_dir, PathBuf::from("/tmp/c"));
         assert_eq!(s.timeouts, Timeouts::default());
-        assert!(s.netrc.is_none());
+        assert!(s.credentials.netrc().is_none());
         assert!(s.warnings.is_empty());
     }
 
@@ -274,7 +270,7 @@ mod tests {
         )
         .unwrap();
         std::fs::remove_file(&path).unwrap();
-        assert!(s.netrc.is_none());
+        assert!(s.credentials.netrc().is_none());
         assert_eq!(s.warnings.len(), 1);
         assert!(s.warnings[0].contains("malformed"), "{:?}", s.warnings);
     }

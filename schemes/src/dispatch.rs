@@ -78,7 +78,7 @@ impl Dispatcher {
                     }
                     _ => {
                         let (server, operator, hint) =
-                            ftp::setup(source, settings.netrc.as_ref(), transports)?;
+                            ftp::setup(source, settings.credentials.netrc(), transports)?;
                         let setup = async { Ok((operator, hint)) };
                         self.ftp
                             .open(&server, &key, &settings.timeouts, setup)
