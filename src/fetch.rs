@@ -8,9 +8,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use ptex_config::{RetryPolicy, Timeouts};
-use ptex_schemes::{Dispatcher, Disposition, FetchError, RequestOptions, Resume, Source};
+use ptex_config::{Parallel, RetryPolicy, Timeouts};
+use ptex_schemes::{Dispatcher, Disposition, Download, FetchError, Part, RequestOptions, Source};
 
+use crate::parts::{self, Plan};
+use crate::progress::Progress;
 use crate::report::Reporter;
 use crate::spool::{self, Spool};
 use crate::verify::{Expected, Sha256Hex, Verified, Verifier, VerifyError};
@@ -27,8 +29,15 @@ pub struct Job {
     pub options: RequestOptions,
 }
 
+/// How hard to try, how long to wait, and how many connections to use.
+pub struct Limits {
+    pub retry: RetryPolicy,
+    pub timeouts: Timeouts,
+    pub parallel: Parallel,
+}
+
 /// Why one attempt failed.
-enum Failure {
+pub(crate) enum Failure {
     /// This source did not deliver the file.
     Source {
         reason: String,
@@ -69,10 +78,11 @@ impl From<VerifyError> for Failure {
 pub async fn fetch(
     job: &Job,
     dispatcher: &mut Dispatcher,
-    (retry, timeouts): (RetryPolicy, Timeouts),
+    limits: &Limits,
     spool_dir: &Path,
     report: &Reporter,
 ) -> anyhow::Result<(Spool, Verified)> {
+    let retry = &limits.retry;
     spool::remove_stale(spool_dir);
     let total = job.sources.len();
     let mut last_failure: Vec<Option<String>> = vec![None; total];
@@ -83,7 +93,7 @@ pub async fn fetch(
     let mut asked_wait = None;
     for round in 0..=retry.retries {
         if round > 0 {
-            let wait = backoff(&retry, round, asked_wait);
+            let wait = backoff(retry, round, asked_wait);
             report.fallback(format_args!(
                 "{}: trying again in {:.1} s (round {} of {})",
                 job.name,
@@ -109,7 +119,7 @@ pub async fn fetch(
                 None => Transfer::new(job, spool_dir, shared.take())?,
             };
             let (reason, disposition, retry_after) =
-                match attempt(job, source, dispatcher, &timeouts, &mut state, report).await {
+                match attempt(job, source, dispatcher, limits, &mut state, report).await {
                     Ok(verified) => return Ok((state.spool, verified)),
                     Err(Failure::Local(err)) => {
                         return Err(
@@ -184,7 +194,7 @@ fn all_failed(job: &Job, last_failure: &[Option<String>], attempts: &[u32]) -> a
 
 /// The wait before retry round `round` (1-based): full jitter over a doubling window, but
 /// at least what a server asked for; never more than the policy's maximum.
-fn backoff(retry: &RetryPolicy, round: u32, asked: Option<Duration>) -> Duration {
+pub(crate) fn backoff(retry: &RetryPolicy, round: u32, asked: Option<Duration>) -> Duration {
     let window = retry
         .backoff
         .saturating_mul(1 << (round - 1).min(16))
@@ -202,14 +212,14 @@ fn random_fraction() -> f64 {
 }
 
 /// How often buffered spool bytes are handed to the file during a transfer.
-const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// A transfer in progress: the spool file, the verifier that has seen every byte in it, and
 /// the validator of the response they came from.
-struct Transfer {
-    spool: Spool,
-    verifier: Verifier,
-    validator: Option<String>,
+pub(crate) struct Transfer {
+    pub(crate) spool: Spool,
+    pub(crate) verifier: Verifier,
+    pub(crate) validator: Option<String>,
 }
 
 impl Transfer {
@@ -234,14 +244,15 @@ impl Transfer {
 
     /// Whether a ranged request could continue this transfer.
     fn resumable(&self) -> bool {
-        self.validator.is_some() && self.verifier.count() > 0
+        self.validator.is_some() && self.verifier.accepted() > 0
     }
 
-    /// Where to continue, if anywhere.
-    fn resume(&self) -> Option<Resume> {
+    /// The rest of the file, if this transfer can be continued.
+    fn resume(&self) -> Option<Part> {
         let validator = self.validator.clone().filter(|_| self.resumable())?;
-        Some(Resume {
-            offset: self.verifier.count(),
+        Some(Part {
+            start: self.verifier.accepted(),
+            end: None,
             validator,
         })
     }
@@ -253,7 +264,7 @@ impl Transfer {
         Ok(())
     }
 
-    fn spool_error(&self, err: std::io::Error) -> Failure {
+    pub(crate) fn spool_error(&self, err: std::io::Error) -> Failure {
         Failure::Local(anyhow!(
             "cannot write spool file {}: {err}",
             self.spool.path().display()
@@ -266,22 +277,22 @@ async fn attempt(
     job: &Job,
     source: &Source,
     dispatcher: &mut Dispatcher,
-    timeouts: &Timeouts,
+    limits: &Limits,
     state: &mut Transfer,
     report: &Reporter,
 ) -> Result<Verified, Failure> {
     let mut observe = |head: &_| report.response(head);
     let resume = state.resume();
-    let mut download = dispatcher
+    let download = dispatcher
         .open(source, &job.options, resume.as_ref(), &mut observe)
         .await?;
-    let offset = match download.resumed_at() {
+    let offset = match download.starts_at() {
         Some(offset) => {
             report.info(format_args!("{source}: resuming at byte {offset}"));
             offset
         }
         None => {
-            if state.verifier.count() > 0 {
+            if state.verifier.accepted() > 0 {
                 state.restart(job)?;
             }
             0
@@ -290,29 +301,32 @@ async fn attempt(
     state.validator = download.validator().map(str::to_string);
     if let Some(validator) = &state.validator {
         // Lets a later run continue these bytes if this one is killed; best effort.
-        let _ = state.spool.note(&source_key(source), validator);
+        let _ = state.spool.note(&source_key(source), validator, None);
     }
     let declared = download.content_length().map(|rest| offset + rest);
     state.verifier.check_declared(declared)?;
+    let total = job.expected.size.or(declared);
     let progress = report.progress();
-    progress.start(job.expected.size.or(declared));
+    progress.start(total);
     progress.advance(offset);
-    let mut floor = SpeedFloor::new(timeouts);
-    let mut checkpoint = tokio::time::Instant::now();
-    while let Some(chunk) = download.chunk().await? {
-        floor.check(chunk.len())?;
-        state.verifier.update(chunk.clone())?;
-        if let Err(e) = state.spool.write(&chunk) {
-            return Err(state.spool_error(e));
+    match Plan::new(&limits.parallel, &download, state, total) {
+        Some(plan) => {
+            report.info(format_args!(
+                "{source}: fetching {} bytes in {} parts over up to {} connections",
+                plan.total() - offset,
+                plan.count(offset),
+                plan.connections()
+            ));
+            let shared = parts::Shared {
+                dispatcher,
+                source,
+                options: &job.options,
+                limits,
+                report,
+            };
+            parts::receive(&shared, download, state, &plan).await?;
         }
-        // About once a second the bytes go to the file, for a later run to continue.
-        if checkpoint.elapsed() >= CHECKPOINT_EVERY {
-            if let Err(e) = state.spool.flush() {
-                return Err(state.spool_error(e));
-            }
-            checkpoint = tokio::time::Instant::now();
-        }
-        progress.advance(chunk.len() as u64);
+        None => receive(download, state, &limits.timeouts, progress).await?,
     }
     let verifier = std::mem::replace(&mut state.verifier, Verifier::new(Expected::default()));
     let verified = match verifier.finish() {
@@ -334,6 +348,33 @@ async fn attempt(
         verified.size, verified.sha256
     ));
     Ok(verified)
+}
+
+/// Receives the rest of `download` in order, through the verifier into the spool file.
+async fn receive(
+    mut download: Download,
+    state: &mut Transfer,
+    timeouts: &Timeouts,
+    progress: &Progress,
+) -> Result<(), Failure> {
+    let mut floor = SpeedFloor::new(timeouts);
+    let mut checkpoint = tokio::time::Instant::now();
+    while let Some(chunk) = download.chunk().await? {
+        floor.check(chunk.len())?;
+        state.verifier.update(chunk.clone())?;
+        if let Err(e) = state.spool.write(&chunk) {
+            return Err(state.spool_error(e));
+        }
+        // About once a second the bytes go to the file, for a later run to continue.
+        if checkpoint.elapsed() >= CHECKPOINT_EVERY {
+            if let Err(e) = state.spool.flush() {
+                return Err(state.spool_error(e));
+            }
+            checkpoint = tokio::time::Instant::now();
+        }
+        progress.advance(chunk.len() as u64);
+    }
+    Ok(())
 }
 
 /// Claims the spool shared by runs that want the same sha256 (only when the sha256 is
@@ -367,7 +408,7 @@ fn claim_shared(
             .is_ok();
         fits
     });
-    if replayed.is_err() || !fits || verifier.count() != leftover.len {
+    if replayed.is_err() || !fits || verifier.accepted() != leftover.len {
         return spool.reset().is_ok().then_some(spool);
     }
     report.info(format_args!(
@@ -383,14 +424,14 @@ fn claim_shared(
 }
 
 /// A stable name for a source that holds no secret: the sha256 of its URL.
-fn source_key(source: &Source) -> String {
+pub(crate) fn source_key(source: &Source) -> String {
     Sha256Hex::digest(source.url().as_str().as_bytes()).to_string()
 }
 
 /// The low-speed floor: a transfer that moves fewer than `limit` bytes per second over a
 /// whole window of `window` is abandoned (and retried), as curl's `--speed-limit` does. A
 /// complete stall is the read timeout's business; this catches the drip.
-struct SpeedFloor {
+pub(crate) struct SpeedFloor {
     limit: u64,
     window: Duration,
     started: tokio::time::Instant,
@@ -398,7 +439,7 @@ struct SpeedFloor {
 }
 
 impl SpeedFloor {
-    fn new(timeouts: &Timeouts) -> SpeedFloor {
+    pub(crate) fn new(timeouts: &Timeouts) -> SpeedFloor {
         SpeedFloor {
             limit: timeouts.low_speed_limit,
             window: timeouts.low_speed_time,
@@ -407,7 +448,7 @@ impl SpeedFloor {
         }
     }
 
-    fn check(&mut self, received: usize) -> Result<(), Failure> {
+    pub(crate) fn check(&mut self, received: usize) -> Result<(), Failure> {
         self.bytes += received as u64;
         let elapsed = self.started.elapsed();
         if self.limit == 0 || elapsed < self.window {

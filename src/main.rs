@@ -5,6 +5,7 @@ mod cli;
 mod fetch;
 mod manifest;
 mod output;
+mod parts;
 mod progress;
 mod report;
 mod run;

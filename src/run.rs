@@ -10,7 +10,7 @@ use ptex_config::{Candidate, Env, ProcessEnv, Settings};
 use ptex_schemes::{Dispatcher, Header, RequestOptions, Scheme, Source};
 
 use crate::cli::Cli;
-use crate::fetch::{self, Job};
+use crate::fetch::{self, Job, Limits};
 use crate::manifest;
 use crate::output;
 use crate::progress::Progress;
@@ -86,12 +86,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let limits = (settings.retry, settings.timeouts);
+    let limits = Limits {
+        retry: settings.retry,
+        timeouts: settings.timeouts,
+        parallel: settings.parallel,
+    };
     let mut dispatcher = Dispatcher::new(settings);
     let fetched = runtime.block_on(fetch::fetch(
         &job,
         &mut dispatcher,
-        limits,
+        &limits,
         &spool_dir,
         &report,
     ));

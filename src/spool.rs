@@ -7,6 +7,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The end of every spool file name.
@@ -98,15 +99,21 @@ impl Spool {
             let mut lines = text.lines();
             let source_key = lines.next()?.to_string();
             let validator = lines.next()?.to_string();
+            // Concurrent parts leave bytes past the first gap: only those before it count.
+            let good = match lines.next() {
+                Some(good) => good.parse::<u64>().ok()?.min(len),
+                None => len,
+            };
             Some(Leftover {
-                len,
+                len: good,
                 source_key,
                 validator,
             })
         });
-        if leftover.is_none() && len > 0 {
-            file.set_len(0)?;
-            file.seek(SeekFrom::Start(0))?;
+        let keep = leftover.as_ref().map_or(0, |l| l.len);
+        if keep < len {
+            file.set_len(keep)?;
+            file.seek(SeekFrom::Start(keep))?;
         }
         let spool = Spool {
             path,
@@ -117,14 +124,36 @@ impl Spool {
     }
 
     /// For a shared spool: notes which source (by key) and which validator its bytes come
-    /// from, so a later run can continue them. Private spools ignore it.
-    pub fn note(&self, source_key: &str, validator: &str) -> io::Result<()> {
+    /// from, so a later run can continue them; and, while concurrent parts fill the file out
+    /// of order, how many of its first bytes are all there (`good`). Private spools ignore
+    /// it.
+    pub fn note(&self, source_key: &str, validator: &str, good: Option<u64>) -> io::Result<()> {
         let Some(note) = &self.note else {
             return Ok(());
         };
         let temp = note.with_extension(format!("ptex-note.{}", std::process::id()));
-        std::fs::write(&temp, format!("{source_key}\n{validator}\n"))?;
+        let good = good.map(|n| format!("{n}\n")).unwrap_or_default();
+        std::fs::write(&temp, format!("{source_key}\n{validator}\n{good}"))?;
         std::fs::rename(&temp, note)
+    }
+
+    /// A handle on the file for writing and reading at offsets (concurrent parts), with
+    /// everything buffered handed to the file first.
+    pub fn handle(&mut self) -> io::Result<Arc<File>> {
+        let writer = self.writer_mut()?;
+        writer.flush()?;
+        Ok(Arc::new(writer.get_ref().try_clone()?))
+    }
+
+    /// Cuts the file to its first `len` bytes, the only ones known good, and appends after
+    /// them from now on (concurrent parts may have left bytes further on).
+    pub fn truncate(&mut self, len: u64) -> io::Result<()> {
+        let writer = self.writer_mut()?;
+        writer.flush()?;
+        let file = writer.get_mut();
+        file.set_len(len)?;
+        file.seek(SeekFrom::Start(len))?;
+        Ok(())
     }
 
     /// Reads back the bytes already in the file, from the start, into `sink`; leaves the
@@ -342,7 +371,7 @@ mod tests {
             "the lock is held"
         );
         first.write(b"hello").unwrap();
-        first.note("key", "\"v1\"").unwrap();
+        first.note("key", "\"v1\"", None).unwrap();
         first.reader().unwrap();
         // Simulate a killed run: the handle closes, the files stay.
         first.path = PathBuf::new();

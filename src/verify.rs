@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
@@ -70,8 +73,8 @@ pub enum VerifyError {
     TooLarge { expected: u64 },
     #[error("size mismatch: expected {expected} bytes, got {actual}")]
     Size { expected: u64, actual: u64 },
-    #[error("the sha256 could not be computed (the hashing thread stopped)")]
-    HashingFailed,
+    #[error("the sha256 could not be computed: {reason}")]
+    HashingFailed { reason: String },
     #[error("sha256 mismatch: expected {expected}, got {actual}")]
     Sha256 {
         expected: Sha256Hex,
@@ -98,60 +101,113 @@ enum Hasher {
     Inline(Sha256),
     /// Hashing in a thread of its own, fed through a bounded queue.
     Thread {
-        queue: SyncSender<Bytes>,
-        worker: JoinHandle<Sha256>,
+        queue: SyncSender<Piece>,
+        worker: JoinHandle<Result<Sha256, String>>,
     },
-    /// The hashing thread stopped: no digest can be given.
-    Lost,
+    /// Hashing stopped (the thread is gone, or the spool file could not be read back): no
+    /// digest can be given, for this reason.
+    Lost(String),
+}
+
+/// What the hasher is given: bytes, or where in a file to read them (bytes that were
+/// written there out of order, by concurrent parts).
+enum Piece {
+    Bytes(Bytes),
+    File {
+        file: Arc<File>,
+        start: u64,
+        len: u64,
+    },
+}
+
+impl Piece {
+    fn hash_into(self, sha: &mut Sha256) -> Result<(), String> {
+        match self {
+            Piece::Bytes(bytes) => {
+                sha.update(&bytes);
+                Ok(())
+            }
+            Piece::File { file, start, len } => {
+                let mut buffer = vec![0u8; HASH_PIECE];
+                let mut done = 0;
+                while done < len {
+                    let want = buffer.len().min((len - done) as usize);
+                    let read = &mut buffer[..want];
+                    file.read_exact_at(read, start + done)
+                        .map_err(|e| format!("cannot read back the spool file: {e}"))?;
+                    sha.update(&*read);
+                    done += want as u64;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 impl Hasher {
-    fn update(&mut self, bytes: Bytes) {
+    fn update(&mut self, piece: Piece) {
         if let Hasher::Inline(sha) = self {
-            let (queue, chunks) = sync_channel::<Bytes>(HASH_QUEUE);
+            let (queue, pieces) = sync_channel::<Piece>(HASH_QUEUE);
             let mut theirs = sha.clone();
             let started = std::thread::Builder::new()
                 .name("ptex-sha256".to_string())
                 .spawn(move || {
-                    for chunk in chunks {
-                        theirs.update(&chunk);
+                    for piece in pieces {
+                        piece.hash_into(&mut theirs)?;
                     }
-                    theirs
+                    Ok(theirs)
                 });
             // If no thread can start, hashing simply stays inline.
             if let Ok(worker) = started {
                 *self = Hasher::Thread { queue, worker };
             }
         }
-        match self {
-            Hasher::Inline(sha) => sha.update(&bytes),
-            Hasher::Thread { queue, .. } => {
-                let mut start = 0;
-                while start < bytes.len() {
-                    let end = bytes.len().min(start + HASH_PIECE);
-                    if queue.send(bytes.slice(start..end)).is_err() {
-                        // The thread is gone, and with it what it had: the digest is lost.
-                        *self = Hasher::Lost;
-                        return;
+        let sent = match self {
+            Hasher::Inline(sha) => piece.hash_into(sha),
+            Hasher::Thread { queue, .. } => match piece {
+                Piece::Bytes(bytes) => {
+                    let mut start = 0;
+                    let mut sent = Ok(());
+                    while start < bytes.len() && sent.is_ok() {
+                        let end = bytes.len().min(start + HASH_PIECE);
+                        sent = queue.send(Piece::Bytes(bytes.slice(start..end)));
+                        start = end;
                     }
-                    start = end;
+                    sent.map_err(|_| String::new())
                 }
-            }
-            Hasher::Lost => {}
+                file => queue.send(file).map_err(|_| String::new()),
+            },
+            Hasher::Lost(_) => Ok(()),
+        };
+        if let Err(reason) = sent {
+            // A thread that stopped says why when joined.
+            let reason = match std::mem::replace(self, Hasher::Lost(String::new())) {
+                Hasher::Thread { queue, worker } => {
+                    drop(queue);
+                    match worker.join() {
+                        Ok(Err(why)) => why,
+                        _ => "the hashing thread stopped".to_string(),
+                    }
+                }
+                _ => reason,
+            };
+            *self = Hasher::Lost(reason);
         }
     }
 
-    /// The digest of everything fed; `None` if the hashing thread was lost.
-    fn finalize(self) -> Option<Sha256Hex> {
+    /// The digest of everything fed, or why there is none.
+    fn finalize(self) -> Result<Sha256Hex, String> {
         let sha = match self {
             Hasher::Inline(sha) => sha,
             Hasher::Thread { queue, worker } => {
                 drop(queue);
-                worker.join().ok()?
+                worker
+                    .join()
+                    .map_err(|_| "the hashing thread stopped".to_string())??
             }
-            Hasher::Lost => return None,
+            Hasher::Lost(reason) => return Err(reason),
         };
-        Some(Sha256Hex::of(&sha.finalize()))
+        Ok(Sha256Hex::of(&sha.finalize()))
     }
 }
 
@@ -184,18 +240,35 @@ impl Verifier {
     /// Accepts the next bytes; fails as soon as they run past the expected size, so at most
     /// one chunk beyond it is ever received.
     pub fn update(&mut self, bytes: Bytes) -> Result<(), VerifyError> {
-        self.count += bytes.len() as u64;
-        if let Some(expected) = self.expected.size
-            && self.count > expected
-        {
-            return Err(VerifyError::TooLarge { expected });
-        }
-        self.hasher.update(bytes);
+        self.count(bytes.len() as u64)?;
+        self.hasher.update(Piece::Bytes(bytes));
         Ok(())
     }
 
+    /// Accepts the next `len` bytes as they stand in `file` from `start` (bytes that arrived
+    /// out of order and waited there); the hasher reads them back.
+    pub fn update_from_file(
+        &mut self,
+        file: &Arc<File>,
+        start: u64,
+        len: u64,
+    ) -> Result<(), VerifyError> {
+        self.count(len)?;
+        let file = file.clone();
+        self.hasher.update(Piece::File { file, start, len });
+        Ok(())
+    }
+
+    fn count(&mut self, len: u64) -> Result<(), VerifyError> {
+        self.count += len;
+        match self.expected.size {
+            Some(expected) if self.count > expected => Err(VerifyError::TooLarge { expected }),
+            _ => Ok(()),
+        }
+    }
+
     /// Bytes accepted so far.
-    pub fn count(&self) -> u64 {
+    pub fn accepted(&self) -> u64 {
         self.count
     }
 
@@ -209,7 +282,10 @@ impl Verifier {
                 actual: self.count,
             });
         }
-        let actual = self.hasher.finalize().ok_or(VerifyError::HashingFailed)?;
+        let actual = self
+            .hasher
+            .finalize()
+            .map_err(|reason| VerifyError::HashingFailed { reason })?;
         match self.expected.sha256 {
             Some(expected) if expected != actual => Err(VerifyError::Sha256 { expected, actual }),
             _ => Ok(Verified {

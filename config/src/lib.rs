@@ -17,4 +17,4 @@ pub use error::ConfigError;
 pub use file::{ConfigFile, GcsConfig, S3Bucket, S3Config, check_endpoint};
 pub use netrc::{Netrc, NetrcEntry};
 pub use routing::{Candidate, MirrorSpec, OriginPlacement, Routing};
-pub use settings::{RetryPolicy, Settings, Timeouts};
+pub use settings::{Parallel, RetryPolicy, Settings, Timeouts};

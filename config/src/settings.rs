@@ -53,6 +53,27 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Fetching one large file over several connections at once, where its source serves parts
+/// of it (http(s) with `Accept-Ranges: bytes`, s3, gs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Parallel {
+    /// Connections for one file at most (`PTEX_CONNECTIONS`, 1 to 32, default 8); 1 fetches
+    /// every file over one connection.
+    pub connections: usize,
+    /// What is left of a file is split only from this many bytes on (`PTEX_SPLIT_SIZE`,
+    /// default 32 MiB): a small file is faster over one connection.
+    pub min_size: u64,
+}
+
+impl Default for Parallel {
+    fn default() -> Parallel {
+        Parallel {
+            connections: 8,
+            min_size: 32 << 20,
+        }
+    }
+}
+
 /// Everything a run needs to know about its user's setup.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -63,6 +84,8 @@ pub struct Settings {
     pub timeouts: Timeouts,
     /// Retries of transient failures.
     pub retry: RetryPolicy,
+    /// Concurrent parts for large files.
+    pub parallel: Parallel,
     /// Per-host credentials: `PTEX_AUTH_*`, the config's `auth`, and netrc (`$NETRC` or
     /// `~/.netrc`, if that file exists and parses).
     pub credentials: Credentials,
@@ -92,13 +115,15 @@ impl Settings {
                 connect: seconds(env, "PTEX_CONNECT_TIMEOUT")?
                     .unwrap_or(Timeouts::default().connect),
                 read: seconds(env, "PTEX_READ_TIMEOUT")?.unwrap_or(Timeouts::default().read),
-                low_speed_limit: bytes_per_second(env)?
+                // Bytes per second; 0 turns the floor off.
+                low_speed_limit: whole(env, "PTEX_LOW_SPEED_LIMIT", 0..=u64::MAX)?
                     .unwrap_or(Timeouts::default().low_speed_limit),
                 low_speed_time: seconds(env, "PTEX_LOW_SPEED_TIME")?
                     .unwrap_or(Timeouts::default().low_speed_time),
             },
             retry: RetryPolicy {
-                retries: retries(env)?.unwrap_or(RetryPolicy::default().retries),
+                retries: whole(env, "PTEX_RETRIES", 0..=10)?
+                    .map_or(RetryPolicy::default().retries, |n| n as u32),
                 backoff: match env.non_empty("PTEX_RETRY_BACKOFF") {
                     // Zero is allowed here, unlike for timeouts: no wait between rounds.
                     Some(v) if v.trim() == "0" => Duration::ZERO,
@@ -106,6 +131,12 @@ impl Settings {
                         .unwrap_or(RetryPolicy::default().backoff),
                 },
                 max_backoff: RetryPolicy::default().max_backoff,
+            },
+            parallel: Parallel {
+                connections: whole(env, "PTEX_CONNECTIONS", 1..=32)?
+                    .map_or(Parallel::default().connections, |n| n as usize),
+                min_size: whole(env, "PTEX_SPLIT_SIZE", 1..=u64::MAX)?
+                    .unwrap_or(Parallel::default().min_size),
             },
             warnings,
         })
@@ -121,33 +152,25 @@ fn cache_dir(env: &dyn Env) -> Result<PathBuf, ConfigError> {
         .ok_or(ConfigError::NoCacheDir)
 }
 
-/// `PTEX_LOW_SPEED_LIMIT`: bytes per second, 0 turning the floor off.
-fn bytes_per_second(env: &dyn Env) -> Result<Option<u64>, ConfigError> {
-    let Some(value) = env.non_empty("PTEX_LOW_SPEED_LIMIT") else {
+/// A whole number within `range` from `name`.
+fn whole(
+    env: &dyn Env,
+    name: &'static str,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<Option<u64>, ConfigError> {
+    let Some(value) = env.non_empty(name) else {
         return Ok(None);
     };
-    value
-        .trim()
-        .parse::<u64>()
-        .map(Some)
-        .map_err(|_| ConfigError::InvalidEnv {
-            name: "PTEX_LOW_SPEED_LIMIT",
-            value,
-            reason: "expected a whole number of bytes per second".to_string(),
-        })
-}
-
-/// `PTEX_RETRIES`: 0 to 10 extra rounds.
-fn retries(env: &dyn Env) -> Result<Option<u32>, ConfigError> {
-    let Some(value) = env.non_empty("PTEX_RETRIES") else {
-        return Ok(None);
-    };
-    match value.trim().parse::<u32>() {
-        Ok(n) if n <= 10 => Ok(Some(n)),
+    match value.trim().parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(Some(n)),
         _ => Err(ConfigError::InvalidEnv {
-            name: "PTEX_RETRIES",
+            name,
             value,
-            reason: "expected a whole number from 0 to 10".to_string(),
+            reason: format!(
+                "expected a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ),
         }),
     }
 }

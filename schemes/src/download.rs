@@ -11,8 +11,9 @@ use crate::FetchError;
 /// A response body being received. Dropping it abandons the transfer.
 pub struct Download {
     content_length: Option<u64>,
-    resumed_at: Option<u64>,
+    starts_at: Option<u64>,
     validator: Option<String>,
+    splittable: bool,
     body: Body,
 }
 
@@ -24,9 +25,9 @@ enum Body {
 }
 
 impl Download {
-    /// An HTTP response body; `resumed_at` is the offset it starts at when it answers a
+    /// An HTTP response body; `starts_at` is the offset it starts at when it answers a
     /// ranged request (206), `None` when it is the whole file.
-    pub(crate) fn http(response: reqwest::Response, resumed_at: Option<u64>) -> Download {
+    pub(crate) fn http(response: reqwest::Response, starts_at: Option<u64>) -> Download {
         let header = |name| {
             response
                 .headers()
@@ -38,24 +39,30 @@ impl Download {
         let validator = header(reqwest::header::ETAG)
             .filter(|etag| !etag.starts_with("W/"))
             .or_else(|| header(reqwest::header::LAST_MODIFIED));
+        let splittable = header(reqwest::header::ACCEPT_RANGES).as_deref() == Some("bytes");
         Download {
             content_length: response.content_length(),
-            resumed_at,
+            starts_at,
             validator,
+            splittable,
             body: Body::Http(response),
         }
     }
 
+    /// An object read from a store: `length` bytes from `starts_at` (`None`: the whole
+    /// object) of the version `validator` names.
     pub(crate) fn stream(
-        content_length: Option<u64>,
+        (length, starts_at): (u64, Option<u64>),
+        (validator, splittable): (Option<String>, bool),
         stream: opendal::FuturesBytesStream,
         hint: Arc<str>,
         idle: Duration,
     ) -> Download {
         Download {
-            content_length,
-            resumed_at: None,
-            validator: None,
+            content_length: Some(length),
+            starts_at,
+            validator,
+            splittable,
             body: Body::Store(stream, hint, idle),
         }
     }
@@ -66,10 +73,15 @@ impl Download {
         self.content_length
     }
 
-    /// Where this body starts in the file: `Some(offset)` when the source continued a
-    /// broken-off transfer, `None` when it sends the file from its first byte.
-    pub fn resumed_at(&self) -> Option<u64> {
-        self.resumed_at
+    /// Where this body starts in the file: `Some(offset)` when the source sent the part
+    /// asked for, `None` when it sends the whole file from its first byte.
+    pub fn starts_at(&self) -> Option<u64> {
+        self.starts_at
+    }
+
+    /// Whether the source serves parts of this file (so they can be fetched concurrently).
+    pub fn splittable(&self) -> bool {
+        self.splittable
     }
 
     /// What identifies this version of the file for a later ranged request, if the source

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use opendal::{Operator, services::Fs};
 use ptex_config::Timeouts;
 
-use crate::{Download, FetchError, Source, store};
+use crate::{Download, FetchError, Part, Source, store};
 
 /// The local filesystem, rooted at `/`.
 pub(crate) struct FileBackend {
@@ -28,6 +28,7 @@ impl FileBackend {
     pub(crate) async fn open(
         &self,
         source: &Source,
+        part: Option<&Part>,
         timeouts: &Timeouts,
     ) -> Result<Download, FetchError> {
         let path = source
@@ -38,12 +39,13 @@ impl FileBackend {
                 reason: "not a local file path".to_string(),
             })?;
         let path = path.to_string_lossy();
-        store::open(
-            &self.operator,
-            path.trim_start_matches('/'),
-            &self.hint,
-            timeouts,
-        )
-        .await
+        let object = store::Object {
+            operator: &self.operator,
+            path: path.trim_start_matches('/'),
+            hint: &self.hint,
+            // A local file gains nothing from concurrent reads.
+            splittable: false,
+        };
+        store::open(&object, part, timeouts).await
     }
 }

@@ -11,47 +11,68 @@ use crate::source::percent_decode;
 use crate::{FetchError, Source, store};
 
 /// The operator for the server of `source` with the login ptex picks for it, the key to
-/// cache it under (host, port and user), and the hint its access-denied errors carry.
+/// cache it under (see [`key`]), and the hint its access-denied errors carry.
 pub(crate) fn setup(
     source: &Source,
     netrc: Option<&Netrc>,
     transports: &store::Transports,
 ) -> Result<(String, Operator, Arc<str>), FetchError> {
-    let url = source.url();
-    let host = source.host().to_string();
-    let port = url.port().unwrap_or(21);
-    let (user, password, origin) = if !url.username().is_empty() {
-        (
-            percent_decode(url.username()),
-            url.password().map(percent_decode).unwrap_or_default(),
-            "the URL's user and password",
-        )
-    } else if let Some(entry) = netrc.and_then(|n| n.lookup(&host))
-        && let Some(login) = &entry.login
-    {
-        (
-            login.clone(),
-            entry.password.clone().unwrap_or_default(),
-            "netrc",
-        )
-    } else {
-        (
-            "anonymous".to_string(),
-            "ptex@".to_string(),
-            "anonymous login",
-        )
-    };
+    let (host, port) = (source.host(), source.url().port().unwrap_or(21));
+    let login = login(source, netrc);
     let builder = Ftp::default()
         .endpoint(&format!("ftp://{host}:{port}"))
-        .user(&user)
-        .password(&password)
+        .user(&login.user)
+        .password(&login.password)
         .root("/");
     let operator = Operator::new(builder).map_err(|e| FetchError::Config {
         reason: e.to_string(),
     })?;
     let hint = format!(
-        "logged in as {user:?} ({origin}); set credentials in the URL or in netrc for {host}"
+        "logged in as {:?} ({}); set credentials in the URL or in netrc for {host}",
+        login.user, login.origin
     );
-    let key = format!("{host}:{port}:{user}");
-    Ok((key, transports.attach(operator), Arc::from(hint)))
+    Ok((
+        key(source, netrc),
+        transports.attach(operator),
+        Arc::from(hint),
+    ))
+}
+
+/// What the operator for `source` is cached under: its server and the user logged in.
+pub(crate) fn key(source: &Source, netrc: Option<&Netrc>) -> String {
+    let port = source.url().port().unwrap_or(21);
+    format!("{}:{port}:{}", source.host(), login(source, netrc).user)
+}
+
+struct Login {
+    user: String,
+    password: String,
+    /// Where the user and password came from, for messages.
+    origin: &'static str,
+}
+
+/// The login for `source`: from the URL, else netrc for its host, else anonymous.
+fn login(source: &Source, netrc: Option<&Netrc>) -> Login {
+    let url = source.url();
+    if !url.username().is_empty() {
+        Login {
+            user: percent_decode(url.username()),
+            password: url.password().map(percent_decode).unwrap_or_default(),
+            origin: "the URL's user and password",
+        }
+    } else if let Some(entry) = netrc.and_then(|n| n.lookup(source.host()))
+        && let Some(login) = &entry.login
+    {
+        Login {
+            user: login.clone(),
+            password: entry.password.clone().unwrap_or_default(),
+            origin: "netrc",
+        }
+    } else {
+        Login {
+            user: "anonymous".to_string(),
+            password: "ptex@".to_string(),
+            origin: "anonymous login",
+        }
+    }
 }

@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::download::Download;
 use crate::source::percent_decode;
-use crate::{FetchError, RequestOptions, ResponseHead, Resume, Source, redact_url};
+use crate::{FetchError, Part, RequestOptions, ResponseHead, Source, redact_url};
 
 /// The most redirects followed for one request, as libcurl and reqwest do by default.
 pub(crate) const MAX_REDIRECTS: usize = 10;
@@ -46,23 +46,23 @@ impl HttpBackend {
         &self,
         source: &Source,
         options: &RequestOptions,
-        resume: Option<&Resume>,
+        part: Option<&Part>,
         observe: &mut dyn FnMut(&ResponseHead),
     ) -> Result<Download, FetchError> {
         let first = source.url();
         let mut url = first.clone();
         let mut chain = vec![redact_url(url.as_str())];
         for hop in 0..=MAX_REDIRECTS {
-            let (response, sent) = self.send(&url, first, options, resume).await?;
+            let (response, sent) = self.send(&url, first, options, part).await?;
             observe(&head(&url, &response));
             let status = response.status();
             if !status.is_redirection() {
                 return match status.as_u16() {
                     206 => {
-                        let start = content_range_start(&response);
-                        match resume {
-                            Some(resume) if start == Some(resume.offset) => {
-                                Ok(Download::http(response, start))
+                        let range = content_range(&response);
+                        match part {
+                            Some(part) if range.is_some_and(|r| answers(part, r)) => {
+                                Ok(Download::http(response, Some(part.start)))
                             }
                             _ => Err(FetchError::Interrupted {
                                 reason: "the server sent a part of the file that was not \
@@ -109,17 +109,24 @@ impl HttpBackend {
         url: &Url,
         first: &Url,
         options: &RequestOptions,
-        resume: Option<&Resume>,
+        part: Option<&Part>,
     ) -> Result<(reqwest::Response, String), FetchError> {
         let mut bare = url.clone();
         // reqwest would turn userinfo into an Authorization header on its own: we decide.
         let _ = bare.set_username("");
         let _ = bare.set_password(None);
         let mut request = self.client.get(bare);
-        if let Some(resume) = resume {
+        if let Some(part) = part {
+            let last = part
+                .end
+                .map(|end| (end - 1).to_string())
+                .unwrap_or_default();
             request = request
-                .header(reqwest::header::RANGE, format!("bytes={}-", resume.offset))
-                .header(reqwest::header::IF_RANGE, resume.validator.as_str());
+                .header(
+                    reqwest::header::RANGE,
+                    format!("bytes={}-{last}", part.start),
+                )
+                .header(reqwest::header::IF_RANGE, part.validator.as_str());
         }
         // Precedence: -H, then URL userinfo, then PTEX_AUTH_* / the config's auth / netrc.
         let mut authorized = false;
@@ -213,11 +220,19 @@ fn next_hop(url: &Url, response: &reqwest::Response) -> Result<Url, FetchError> 
     Ok(next)
 }
 
-/// The first byte position of a `Content-Range: bytes START-END/TOTAL` header.
-fn content_range_start(response: &reqwest::Response) -> Option<u64> {
+/// The first and last byte positions of a `Content-Range: bytes FIRST-LAST/TOTAL` header.
+fn content_range(response: &reqwest::Response) -> Option<(u64, u64)> {
     let value = response.headers().get(reqwest::header::CONTENT_RANGE)?;
     let range = value.to_str().ok()?.trim().strip_prefix("bytes ")?;
-    range.split('-').next()?.trim().parse().ok()
+    let (first, rest) = range.split_once('-')?;
+    let last = rest.split('/').next()?;
+    Some((first.trim().parse().ok()?, last.trim().parse().ok()?))
+}
+
+/// Whether a 206 carrying bytes `first..=last` is exactly the part asked for (an
+/// open-ended part runs to whatever end the server says the file has).
+fn answers(part: &Part, (first, last): (u64, u64)) -> bool {
+    first == part.start && part.end.is_none_or(|end| last + 1 == end)
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is rare for downloads and is ignored).

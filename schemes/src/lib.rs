@@ -21,5 +21,5 @@ pub use dispatch::Dispatcher;
 pub use download::Download;
 pub use error::{Disposition, FetchError};
 pub use redact::redact_url;
-pub use request::{Header, RequestOptions, ResponseHead, Resume};
+pub use request::{Header, Part, RequestOptions, ResponseHead};
 pub use source::{Scheme, Source};

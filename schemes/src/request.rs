@@ -87,14 +87,18 @@ impl RequestOptions {
     }
 }
 
-/// Where to continue a transfer that broke off: how many bytes are already held, and the
-/// validator (a strong ETag or Last-Modified) of the response they came from, so bytes of
-/// two different versions of a file are never stitched together.
+/// A part of a file to ask for: bytes `start..end` (to the end of the file when `end` is
+/// `None`) of the version that `validator` names (a strong ETag or Last-Modified for HTTP,
+/// an object's ETag or length and date for a store), so bytes of two versions of a file are
+/// never stitched together. A source whose file changed sends the whole file instead (see
+/// [`crate::Download::starts_at`]).
 #[derive(Clone, Debug)]
-pub struct Resume {
-    /// Bytes already held.
-    pub offset: u64,
-    /// `If-Range` value.
+pub struct Part {
+    /// The first byte wanted.
+    pub start: u64,
+    /// One past the last byte wanted; `None` for the rest of the file.
+    pub end: Option<u64>,
+    /// What names the version the bytes must come from.
     pub validator: String,
 }
 

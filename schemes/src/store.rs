@@ -9,7 +9,7 @@ use opendal::{ErrorKind, HttpTransporter, OperationContext, Operator};
 use opendal_http_transport_reqwest::ReqwestTransport;
 use ptex_config::{Settings, Timeouts};
 
-use crate::{Download, FetchError};
+use crate::{Download, FetchError, Part};
 
 /// How long a credential or region probe (instance metadata, region detection) may take in
 /// all: when no metadata service exists, ptex must not hang on it.
@@ -61,24 +61,60 @@ impl Transports {
 #[derive(Default)]
 pub(crate) struct Operators {
     set_up: HashMap<String, (Operator, Arc<str>)>,
+    /// Whether the service serves parts of an object well enough to fetch them concurrently.
+    splittable: bool,
 }
 
 impl Operators {
-    /// Opens `path` with the operator cached under `key`, setting it up first if needed.
-    pub(crate) async fn open(
+    /// Operators of a service whose objects may be fetched in concurrent parts.
+    pub(crate) fn splittable() -> Operators {
+        Operators {
+            splittable: true,
+            ..Operators::default()
+        }
+    }
+
+    /// Sets up the operator for `key` unless it is already there.
+    pub(crate) async fn prepare(
         &mut self,
         key: &str,
-        path: &str,
-        timeouts: &Timeouts,
         setup: impl Future<Output = Result<(Operator, Arc<str>), FetchError>>,
-    ) -> Result<Download, FetchError> {
+    ) -> Result<(), FetchError> {
         if !self.set_up.contains_key(key) {
             let entry = setup.await?;
             self.set_up.insert(key.to_string(), entry);
         }
-        let (operator, hint) = &self.set_up[key];
-        open(operator, path, hint, timeouts).await
+        Ok(())
     }
+
+    /// Opens `path` (or `part` of it) with the operator prepared under `key`.
+    pub(crate) async fn open(
+        &self,
+        key: &str,
+        path: &str,
+        part: Option<&Part>,
+        timeouts: &Timeouts,
+    ) -> Result<Download, FetchError> {
+        let (operator, hint) = self.set_up.get(key).ok_or_else(|| FetchError::Setup {
+            reason: format!("no storage client was set up for {key}"),
+        })?;
+        let object = Object {
+            operator,
+            path,
+            hint,
+            splittable: self.splittable,
+        };
+        open(&object, part, timeouts).await
+    }
+}
+
+/// One object of a store, and how to read it.
+pub(crate) struct Object<'a> {
+    pub(crate) operator: &'a Operator,
+    pub(crate) path: &'a str,
+    /// What access-denied errors tell the user about the credentials used.
+    pub(crate) hint: &'a Arc<str>,
+    pub(crate) splittable: bool,
 }
 
 /// opendal's services rely on the transport following redirects. They follow ours: http(s)
@@ -102,17 +138,19 @@ fn redirect_policy() -> reqwest::redirect::Policy {
     })
 }
 
-/// Opens `path` on `operator`: its length first, so a wrong size fails before the body.
+/// Opens `object` (or `part` of it): its length and version first, so a wrong size fails
+/// before the body, and a part of a changed object is never read (the whole object is,
+/// instead, as an HTTP server does for a stale `If-Range`).
 ///
 /// Not every service runs on our HTTP client (FTP has its own connections), so the
 /// timeouts are enforced here too: connect + read for getting the object's length and a
 /// reader, read for every chunk after that.
 pub(crate) async fn open(
-    operator: &Operator,
-    path: &str,
-    hint: &Arc<str>,
+    object: &Object<'_>,
+    part: Option<&Part>,
     timeouts: &Timeouts,
 ) -> Result<Download, FetchError> {
+    let (operator, path, hint) = (object.operator, object.path, object.hint);
     let limit = timeouts.connect + timeouts.read;
     let timed_out = || FetchError::Timeout {
         reason: format!("no answer within {:.1} s", limit.as_secs_f64()),
@@ -127,19 +165,41 @@ pub(crate) async fn open(
         });
     }
     let length = meta.content_length();
+    let validator = validator(&meta);
+    let part = part.filter(|p| Some(&p.validator) == validator.as_ref() && p.start <= length);
+    let range = match part {
+        Some(part) => part.start..part.end.unwrap_or(length).min(length),
+        None => 0..length,
+    };
+    let mut read = operator.reader_with(path);
+    // Closes the gap between the stat and the read where the service can.
+    if let Some(etag) = meta.etag()
+        && operator.info().capability().read_with_if_match
+    {
+        read = read.if_match(etag);
+    }
     let stream = tokio::time::timeout(limit, async {
-        let reader = operator.reader(path).await?;
-        reader.into_bytes_stream(0..length).await
+        read.await?.into_bytes_stream(range.clone()).await
     })
     .await
     .map_err(|_| timed_out())?
     .map_err(|e| classify(&e, hint))?;
     Ok(Download::stream(
-        Some(length),
+        (range.end - range.start, part.map(|p| p.start)),
+        (validator, object.splittable),
         stream,
         hint.clone(),
         timeouts.read,
     ))
+}
+
+/// What names this version of an object: its ETag, else its length and modification time.
+fn validator(meta: &opendal::Metadata) -> Option<String> {
+    match (meta.etag(), meta.last_modified()) {
+        (Some(etag), _) => Some(etag.to_string()),
+        (None, Some(modified)) => Some(format!("{} bytes, {modified}", meta.content_length())),
+        (None, None) => None,
+    }
 }
 
 /// Sorts an opendal error into our vocabulary. `hint` tells the user which credentials were

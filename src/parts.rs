@@ -1,0 +1,330 @@
+//! Fetching the rest of a large file over several connections at once. What is left is cut
+//! into parts; each is asked for with a ranged request guarded by the first response's
+//! validator (so every part comes from the same version of the file), written into the
+//! spool file at its offset as it arrives, and handed to the verifier, in order, as soon as
+//! every byte before it is there. A part that breaks off is asked for again from where it
+//! stopped; the bytes before the first gap are what a later attempt (or run) continues.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use ptex_config::Parallel;
+use ptex_schemes::{Dispatcher, Disposition, Download, Part, RequestOptions, Source};
+
+use crate::fetch::{CHECKPOINT_EVERY, Failure, Limits, SpeedFloor, Transfer, backoff, source_key};
+use crate::report::Reporter;
+
+/// The smallest and largest part: small enough that every connection gets several (so a
+/// slow one holds up little at the end), large enough that requests cost little.
+const MIN_PART: u64 = 4 << 20;
+const MAX_PART: u64 = 64 << 20;
+
+/// Parts each connection should get, ideally.
+const PARTS_PER_CONNECTION: u64 = 4;
+
+/// Bytes a part gathers before writing them to the spool file.
+const PART_BUFFER: usize = 256 * 1024;
+
+/// How the rest of a file is cut.
+pub(crate) struct Plan {
+    total: u64,
+    part_size: u64,
+    connections: usize,
+}
+
+impl Plan {
+    /// A plan for the rest of the transfer in `state`, if splitting it is possible and worth
+    /// it: the source serves parts and named the file's version, the size is known, and at
+    /// least the configured minimum is left.
+    pub(crate) fn new(
+        parallel: &Parallel,
+        download: &Download,
+        state: &Transfer,
+        total: Option<u64>,
+    ) -> Option<Plan> {
+        let rest = total?.checked_sub(state.verifier.accepted())?;
+        let worth_it = parallel.connections > 1 && rest >= parallel.min_size && rest > 0;
+        if !worth_it || !download.splittable() || state.validator.is_none() {
+            return None;
+        }
+        let ideal = rest / (parallel.connections as u64 * PARTS_PER_CONNECTION);
+        Some(Plan {
+            total: total?,
+            part_size: ideal.clamp(MIN_PART, MAX_PART),
+            connections: parallel.connections,
+        })
+    }
+
+    /// The file's size.
+    pub(crate) fn total(&self) -> u64 {
+        self.total
+    }
+
+    /// Connections used at most.
+    pub(crate) fn connections(&self) -> usize {
+        self.connections
+    }
+
+    /// How many parts the bytes from `offset` on are cut into.
+    pub(crate) fn count(&self, offset: u64) -> u64 {
+        (self.total - offset).div_ceil(self.part_size)
+    }
+
+    fn spans(&self, offset: u64) -> VecDeque<Span> {
+        (offset..self.total)
+            .step_by(self.part_size as usize)
+            .map(|start| Span {
+                start,
+                end: (start + self.part_size).min(self.total),
+                failures: 0,
+                wait: None,
+            })
+            .collect()
+    }
+}
+
+/// What every part of one transfer shares.
+pub(crate) struct Shared<'a> {
+    pub(crate) dispatcher: &'a Dispatcher,
+    pub(crate) source: &'a Source,
+    pub(crate) options: &'a RequestOptions,
+    pub(crate) limits: &'a Limits,
+    pub(crate) report: &'a Reporter,
+}
+
+/// Bytes `start..end` of the file still to fetch, and how often fetching them failed.
+struct Span {
+    start: u64,
+    end: u64,
+    failures: u32,
+    /// What the source asked to wait before the next try (`Retry-After`).
+    wait: Option<Duration>,
+}
+
+/// Receives the rest of the file in concurrent parts, `first` (the response that opened
+/// the transfer) serving the first. On return, the spool file holds exactly the bytes the
+/// verifier has seen: all of them, or those before the first gap when a part failed.
+pub(crate) async fn receive(
+    shared: &Shared<'_>,
+    first: Download,
+    state: &mut Transfer,
+    plan: &Plan,
+) -> Result<(), Failure> {
+    let file = state.spool.handle().map_err(|e| state.spool_error(e))?;
+    let result = fill(shared, first, state, plan, &file).await;
+    drop(file);
+    if let Err(e) = state.spool.truncate(state.verifier.accepted()) {
+        return Err(state.spool_error(e));
+    }
+    if let Some(validator) = &state.validator {
+        let _ = state
+            .spool
+            .note(&source_key(shared.source), validator, None);
+    }
+    result
+}
+
+async fn fill(
+    shared: &Shared<'_>,
+    first: Download,
+    state: &mut Transfer,
+    plan: &Plan,
+    file: &Arc<File>,
+) -> Result<(), Failure> {
+    let validator = state.validator.clone().unwrap_or_default();
+    let key = source_key(shared.source);
+    let path = state.spool.path().to_path_buf();
+    let mut waiting = plan.spans(state.verifier.accepted());
+    let mut running = FuturesUnordered::new();
+    if let Some(span) = waiting.pop_front() {
+        running.push(receive_span(
+            shared,
+            file,
+            &path,
+            &validator,
+            span,
+            Some(first),
+        ));
+    }
+    // Parts that arrived whole (or up to where they broke off) but wait for a gap before
+    // them to close: start -> end.
+    let mut arrived = BTreeMap::new();
+    let mut checkpoint = tokio::time::Instant::now();
+    loop {
+        while running.len() < plan.connections
+            && let Some(span) = waiting.pop_front()
+        {
+            running.push(receive_span(shared, file, &path, &validator, span, None));
+        }
+        let Some((span, received, result)) = running.next().await else {
+            break;
+        };
+        if received > 0 {
+            arrived.insert(span.start, span.start + received);
+        }
+        let mut good = state.verifier.accepted();
+        while let Some(end) = arrived.remove(&good) {
+            state.verifier.update_from_file(file, good, end - good)?;
+            good = end;
+        }
+        if let Err(failure) = result {
+            let rest = Span {
+                start: span.start + received,
+                end: span.end,
+                failures: span.failures + 1,
+                wait: None,
+            };
+            waiting.push_front(again(shared, failure, rest)?);
+        }
+        // About once a second, a later run learns how much it could continue.
+        if checkpoint.elapsed() >= CHECKPOINT_EVERY {
+            let _ = state.spool.note(&key, &validator, Some(good));
+            checkpoint = tokio::time::Instant::now();
+        }
+    }
+    match state.verifier.accepted() {
+        got if got == plan.total => Ok(()),
+        got => Err(Failure::Local(anyhow::anyhow!(
+            "the parts of the file left a gap at byte {got}"
+        ))),
+    }
+}
+
+/// The span to try again after `failure`, if the failure may pass and the span has tries
+/// left; else the failure, which ends this attempt at the source.
+fn again(shared: &Shared<'_>, failure: Failure, mut rest: Span) -> Result<Span, Failure> {
+    let Failure::Source {
+        reason,
+        disposition: Disposition::Retry,
+        retry_after,
+    } = failure
+    else {
+        return Err(failure);
+    };
+    if rest.failures > shared.limits.retry.retries {
+        return Err(Failure::Source {
+            reason,
+            disposition: Disposition::Retry,
+            retry_after,
+        });
+    }
+    shared.report.fallback(format_args!(
+        "{}: the part from byte {} failed: {reason}; trying it again",
+        shared.source, rest.start
+    ));
+    rest.wait = retry_after;
+    Ok(rest)
+}
+
+/// Fetches one span into the file at its offset: with `opened` (a response already under
+/// way at the span's start), or with a ranged request of its own. Returns the span, how many
+/// of its bytes are in the file, and how it ended.
+async fn receive_span(
+    shared: &Shared<'_>,
+    file: &File,
+    path: &Path,
+    validator: &str,
+    span: Span,
+    opened: Option<Download>,
+) -> (Span, u64, Result<(), Failure>) {
+    let mut received = 0;
+    let result = fill_span(shared, file, path, validator, &span, opened, &mut received).await;
+    (span, received, result)
+}
+
+async fn fill_span(
+    shared: &Shared<'_>,
+    file: &File,
+    path: &Path,
+    validator: &str,
+    span: &Span,
+    opened: Option<Download>,
+    received: &mut u64,
+) -> Result<(), Failure> {
+    let mut download = match opened {
+        Some(download) => download,
+        None => open_span(shared, validator, span).await?,
+    };
+    let want = span.end - span.start;
+    let mut floor = SpeedFloor::new(&shared.limits.timeouts);
+    let mut buffer = Vec::with_capacity(PART_BUFFER);
+    let write = |buffer: &mut Vec<u8>, received: &mut u64| {
+        file.write_all_at(buffer, span.start + *received)
+            .map_err(|e| {
+                Failure::Local(anyhow::anyhow!(
+                    "cannot write spool file {}: {e}",
+                    path.display()
+                ))
+            })?;
+        *received += buffer.len() as u64;
+        buffer.clear();
+        Ok::<(), Failure>(())
+    };
+    let outcome = loop {
+        let missing = want - *received - buffer.len() as u64;
+        if missing == 0 {
+            break Ok(());
+        }
+        let chunk = match download.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => {
+                break Err(Failure::Source {
+                    reason: format!("the part ended {missing} bytes early"),
+                    disposition: Disposition::Retry,
+                    retry_after: None,
+                });
+            }
+            Err(err) => break Err(err.into()),
+        };
+        if let Err(failure) = floor.check(chunk.len()) {
+            break Err(failure);
+        }
+        // The response that opened the transfer runs on past this span: only its share.
+        let take = chunk.len().min(missing as usize);
+        buffer.extend_from_slice(&chunk[..take]);
+        shared.report.progress().advance(take as u64);
+        if buffer.len() >= PART_BUFFER {
+            write(&mut buffer, received)?;
+        }
+    };
+    // What arrived counts even when the part broke off: a retry asks only for the rest.
+    write(&mut buffer, received)?;
+    outcome
+}
+
+/// A ranged request for `span`, after the backoff its failures call for.
+async fn open_span(shared: &Shared<'_>, validator: &str, span: &Span) -> Result<Download, Failure> {
+    if span.failures > 0 {
+        let wait = backoff(&shared.limits.retry, span.failures, span.wait);
+        tokio::time::sleep(wait).await;
+    }
+    let part = Part {
+        start: span.start,
+        end: Some(span.end),
+        validator: validator.to_string(),
+    };
+    let download = shared
+        .dispatcher
+        .open_part(shared.source, shared.options, &part)
+        .await?;
+    if download.starts_at() != Some(span.start)
+        || download
+            .content_length()
+            .is_some_and(|n| n != span.end - span.start)
+    {
+        return Err(Failure::Source {
+            reason: "the source no longer serves parts of the same file (it changed, or \
+                     stopped honouring ranges)"
+                .to_string(),
+            disposition: Disposition::Retry,
+            retry_after: None,
+        });
+    }
+    Ok(download)
+}
