@@ -174,13 +174,7 @@ async fn fill(
             good = end;
         }
         if let Err(failure) = result {
-            let rest = Span {
-                start: span.start + received,
-                end: span.end,
-                failures: span.failures + 1,
-                wait: None,
-            };
-            waiting.push_front(again(shared, failure, rest)?);
+            waiting.push_front(again(shared, failure, &span, received)?);
         }
         // About once a second, a later run learns how much it could continue.
         if checkpoint.elapsed() >= CHECKPOINT_EVERY {
@@ -196,9 +190,15 @@ async fn fill(
     }
 }
 
-/// The span to try again after `failure`, if the failure may pass and the span has tries
-/// left; else the failure, which ends this attempt at the source.
-fn again(shared: &Shared<'_>, failure: Failure, mut rest: Span) -> Result<Span, Failure> {
+/// What is left of `span` (of which `received` bytes arrived) to try again after `failure`,
+/// if the failure may pass and the span has tries left; else the failure, which ends this
+/// attempt at the source.
+fn again(
+    shared: &Shared<'_>,
+    failure: Failure,
+    span: &Span,
+    received: u64,
+) -> Result<Span, Failure> {
     let Failure::Source {
         reason,
         disposition: Disposition::Retry,
@@ -207,19 +207,25 @@ fn again(shared: &Shared<'_>, failure: Failure, mut rest: Span) -> Result<Span, 
     else {
         return Err(failure);
     };
-    if rest.failures > shared.limits.retry.retries {
+    let failures = span.failures + 1;
+    if failures > shared.limits.retry.retries {
         return Err(Failure::Source {
             reason,
             disposition: Disposition::Retry,
             retry_after,
         });
     }
+    let start = span.start + received;
     shared.report.fallback(format_args!(
-        "{}: the part from byte {} failed: {reason}; trying it again",
-        shared.source, rest.start
+        "{}: the part from byte {} broke off at byte {start}: {reason}; asking for the rest",
+        shared.source, span.start
     ));
-    rest.wait = retry_after;
-    Ok(rest)
+    Ok(Span {
+        start,
+        end: span.end,
+        failures,
+        wait: retry_after,
+    })
 }
 
 /// Fetches one span into the file at its offset: with `opened` (a response already under

@@ -10,6 +10,7 @@ mod gcs;
 mod manifest;
 mod mirrors;
 mod output;
+mod parts;
 mod redirects;
 mod resilience;
 mod retries;
