@@ -14,6 +14,7 @@ use ptex_schemes::{Dispatcher, Disposition, Download, FetchError, Part, RequestO
 use crate::parts::{self, Plan};
 use crate::progress::Progress;
 use crate::report::Reporter;
+use crate::share::{self, Claim};
 use crate::spool::{self, Spool};
 use crate::verify::{Expected, Sha256Hex, Verified, Verifier, VerifyError};
 
@@ -88,7 +89,11 @@ pub async fn fetch(
     let mut last_failure: Vec<Option<String>> = vec![None; total];
     let mut attempts = vec![0u32; total];
     let mut partials: Vec<Option<Transfer>> = (0..total).map(|_| None).collect();
-    let mut shared = claim_shared(job, spool_dir, &mut partials, report);
+    let timeouts = &limits.timeouts;
+    let mut shared = match share::claim(job, spool_dir, &mut partials, timeouts, report).await {
+        Claim::Held(spool) => spool,
+        Claim::Done(spool, verified) => return Ok((spool, verified)),
+    };
     let mut pending: Vec<usize> = (0..total).collect();
     let mut asked_wait = None;
     for round in 0..=retry.retries {
@@ -375,52 +380,6 @@ async fn receive(
         progress.advance(chunk.len() as u64);
     }
     Ok(())
-}
-
-/// Claims the spool shared by runs that want the same sha256 (only when the sha256 is
-/// known). Bytes an earlier, killed run left there from one of this job's sources become
-/// that source's partial transfer, once they re-verify as a prefix (re-hashed, within the
-/// size); anything else is discarded. `None` when there is no sha256, or another run holds
-/// the spool: then every attempt spools privately.
-fn claim_shared(
-    job: &Job,
-    spool_dir: &Path,
-    partials: &mut [Option<Transfer>],
-    report: &Reporter,
-) -> Option<Spool> {
-    let sha256 = job.expected.sha256.as_ref()?;
-    let (mut spool, leftover) = Spool::claim(spool_dir, &sha256.to_string()).ok()??;
-    let Some(leftover) = leftover else {
-        return Some(spool);
-    };
-    let Some(index) = job
-        .sources
-        .iter()
-        .position(|s| source_key(s) == leftover.source_key)
-    else {
-        return spool.reset().is_ok().then_some(spool);
-    };
-    let mut verifier = Verifier::new(job.expected.clone());
-    let mut fits = true;
-    let replayed = spool.replay(|bytes| {
-        fits = verifier
-            .update(bytes::Bytes::copy_from_slice(bytes))
-            .is_ok();
-        fits
-    });
-    if replayed.is_err() || !fits || verifier.accepted() != leftover.len {
-        return spool.reset().is_ok().then_some(spool);
-    }
-    report.info(format_args!(
-        "{}: continuing {} bytes an earlier run left from {}",
-        job.name, leftover.len, job.sources[index]
-    ));
-    partials[index] = Some(Transfer {
-        spool,
-        verifier,
-        validator: Some(leftover.validator),
-    });
-    None
 }
 
 /// A stable name for a source that holds no secret: the sha256 of its URL.

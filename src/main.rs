@@ -9,6 +9,7 @@ mod parts;
 mod progress;
 mod report;
 mod run;
+mod share;
 mod spool;
 mod verify;
 

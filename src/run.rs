@@ -107,6 +107,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             .with_context(|| format!("cannot save {} as {}", job.name, path.display())),
         None => {
             let path = spool.path().display().to_string();
+            // Best effort: other runs waiting for this file may take it now.
+            let _ = spool.release();
             let reader = spool
                 .reader()
                 .with_context(|| format!("cannot read back spool file {path}"))?;

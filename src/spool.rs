@@ -214,9 +214,33 @@ impl Spool {
         Ok(file)
     }
 
+    /// Lets other runs have the verified bytes of a shared spool before they are handed on
+    /// (which may be slow: stdout is a pipe): the file leaves the directory and its lock is
+    /// released, so runs waiting for it read it through their own handles. The bytes stay
+    /// readable here. Private spools are left as they are.
+    pub fn release(&mut self) -> io::Result<()> {
+        let Some(note) = self.note.take() else {
+            return Ok(());
+        };
+        let _ = std::fs::remove_file(note);
+        std::fs::remove_file(&self.path)?;
+        self.path = PathBuf::new();
+        let writer = self.writer_mut()?;
+        writer.flush()?;
+        writer.get_ref().unlock()
+    }
+
     /// Flushes the file to disk and renames it to `target`, replacing whatever was there
     /// (a symlink is replaced, never written through).
     pub fn persist(mut self, target: &Path) -> io::Result<()> {
+        if self.path.as_os_str().is_empty() {
+            // Another run's bytes (see [`Watch::into_spool`]): copied, not taken.
+            let dir = target.parent().filter(|d| !d.as_os_str().is_empty());
+            let name = target.file_name().unwrap_or_default().to_string_lossy();
+            let mut copy = Spool::create(dir.unwrap_or(Path::new(".")), &name)?;
+            io::copy(self.reader()?, copy.writer_mut()?)?;
+            return copy.persist(target);
+        }
         let mut writer = self
             .writer
             .take()
@@ -250,6 +274,51 @@ impl Drop for Spool {
         }
         if !self.path.as_os_str().is_empty() {
             let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Another run's shared spool file, watched until that run lets go of it: then, if the run
+/// got the whole file, its bytes can serve this run too (after verifying them again).
+pub struct Watch {
+    file: File,
+}
+
+impl Watch {
+    /// Opens the shared spool for the file whose sha256 is `sha256` for reading, if it is
+    /// there (a plain file, not a symlink).
+    pub fn open(dir: &Path, sha256: &str) -> Option<Watch> {
+        let path = dir.join(format!("{sha256}{SUFFIX}"));
+        if !std::fs::symlink_metadata(&path).ok()?.is_file() {
+            return None;
+        }
+        let file = File::open(&path).ok()?;
+        Some(Watch { file })
+    }
+
+    /// Whether the run that held the file let go of it (it finished, failed or died).
+    pub fn released(&self) -> bool {
+        let free = self.file.try_lock_shared().is_ok();
+        if free {
+            let _ = self.file.unlock();
+        }
+        free
+    }
+
+    /// What changes while the holder makes progress: the file's length and modification
+    /// time (concurrent parts fill it without growing it).
+    pub fn progress(&self) -> Option<(u64, std::time::SystemTime)> {
+        let meta = self.file.metadata().ok()?;
+        Some((meta.len(), meta.modified().ok()?))
+    }
+
+    /// The file's bytes as a spool to read (they may already be gone from the directory,
+    /// or saved under another run's `-O` name: never removed, never renamed).
+    pub fn into_spool(self) -> Spool {
+        Spool {
+            path: PathBuf::new(),
+            writer: Some(BufWriter::with_capacity(WRITE_BUFFER, self.file)),
+            note: None,
         }
     }
 }
@@ -394,6 +463,47 @@ mod tests {
         assert_eq!(all, "hello world");
         drop(second);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn shared_spool_keeps_only_the_bytes_before_the_first_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let sha = "ef".repeat(32);
+        let (mut first, _) = Spool::claim(dir.path(), &sha).unwrap().unwrap();
+        first.write(b"hello, parts").unwrap();
+        first.note("key", "\"v1\"", Some(5)).unwrap();
+        first.flush().unwrap();
+        first.path = PathBuf::new();
+        first.note = None;
+        drop(first);
+        let (mut second, leftover) = Spool::claim(dir.path(), &sha).unwrap().unwrap();
+        assert_eq!(leftover.unwrap().len, 5);
+        let mut all = String::new();
+        std::io::Read::read_to_string(second.reader().unwrap(), &mut all).unwrap();
+        assert_eq!(all, "hello");
+    }
+
+    #[test]
+    fn a_watched_spool_is_released_when_its_holder_lets_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let sha = "01".repeat(32);
+        let (mut holder, _) = Spool::claim(dir.path(), &sha).unwrap().unwrap();
+        let watch = Watch::open(dir.path(), &sha).unwrap();
+        assert!(!watch.released());
+        holder.write(b"whole file").unwrap();
+        holder.flush().unwrap();
+        assert_eq!(watch.progress().unwrap().0, 10);
+        drop(holder);
+        assert!(watch.released());
+        // The holder removed the file; the watcher still reads its bytes.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let mut spool = watch.into_spool();
+        let mut all = String::new();
+        std::io::Read::read_to_string(spool.reader().unwrap(), &mut all).unwrap();
+        assert_eq!(all, "whole file");
+        let target = dir.path().join("saved");
+        spool.persist(&target).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"whole file");
     }
 
     #[test]

@@ -18,6 +18,9 @@ pub struct Timeouts {
     pub low_speed_limit: u64,
     /// ...for this long is abandoned (`PTEX_LOW_SPEED_TIME`).
     pub low_speed_time: Duration,
+    /// How long to wait for another run fetching the same file while it makes no progress,
+    /// before fetching separately (`PTEX_LOCK_WAIT`).
+    pub lock_wait: Duration,
 }
 
 impl Default for Timeouts {
@@ -27,6 +30,7 @@ impl Default for Timeouts {
             read: Duration::from_secs(30),
             low_speed_limit: 1024,
             low_speed_time: Duration::from_secs(30),
+            lock_wait: Duration::from_secs(10),
         }
     }
 }
@@ -120,6 +124,7 @@ impl Settings {
                     .unwrap_or(Timeouts::default().low_speed_limit),
                 low_speed_time: seconds(env, "PTEX_LOW_SPEED_TIME")?
                     .unwrap_or(Timeouts::default().low_speed_time),
+                lock_wait: seconds(env, "PTEX_LOCK_WAIT")?.unwrap_or(Timeouts::default().lock_wait),
             },
             retry: RetryPolicy {
                 retries: whole(env, "PTEX_RETRIES", 0..=10)?

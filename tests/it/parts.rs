@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::support::gcs::GcsServer;
+use crate::support::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
 use crate::support::scie::{Sandbox, payload, sha256_hex};
 use crate::support::server::{Reply, Request, TestServer};
 
@@ -252,4 +254,33 @@ fn small_files_and_servers_without_ranges_use_one_connection() {
     );
     sandbox.bind(&lift, "big.bin").assert_delivered(&body);
     assert_eq!(server.request_count(), 1);
+}
+
+#[test]
+fn an_s3_object_comes_in_parts_from_a_signing_server() {
+    let server = S3Server::start();
+    let body = payload(SIZE);
+    server.put_object("bkt", "big.bin", &body);
+    let (mut sandbox, lift) = setup(&body, "s3://bkt/big.bin".to_string());
+    sandbox
+        .env("AWS_ENDPOINT_URL", server.endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+    let out = sandbox.run(&["-v", lift.to_str().unwrap(), "big.bin"]);
+    out.assert_delivered(&body);
+    assert!(out.stderr.contains("in 3 parts"), "{}", out.stderr);
+}
+
+#[test]
+fn a_gcs_object_comes_in_parts() {
+    let server = GcsServer::start();
+    let body = payload(SIZE);
+    server.put_object("bkt", "big.bin", &body);
+    let (mut sandbox, lift) = setup(&body, "gs://bkt/big.bin".to_string());
+    sandbox.env("STORAGE_EMULATOR_HOST", server.endpoint());
+    let out = sandbox.run(&["-v", lift.to_str().unwrap(), "big.bin"]);
+    out.assert_delivered(&body);
+    assert!(out.stderr.contains("in 3 parts"), "{}", out.stderr);
 }

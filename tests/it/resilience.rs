@@ -103,10 +103,14 @@ fn http_proxy_from_the_environment_is_used_and_no_proxy_bypasses_it() {
 }
 
 #[test]
-fn sixteen_processes_fetching_the_same_file_all_succeed() {
+fn sixteen_processes_fetching_the_same_file_all_succeed_with_one_download() {
     let body = payload(3 << 20);
     let served = body.clone();
-    let server = TestServer::start(move |_| Reply::ok(served.clone()));
+    // A slow server: every run starts while the first is still fetching.
+    let server = TestServer::start(move |_| {
+        std::thread::sleep(Duration::from_secs(1));
+        Reply::ok(served.clone())
+    });
     let sandbox = Sandbox::new();
     let lift = sandbox.manifest(
         "f.tar.gz",
@@ -117,7 +121,7 @@ fn sixteen_processes_fetching_the_same_file_all_succeed() {
     let children: Vec<_> = (0..16)
         .map(|_| {
             sandbox
-                .command(&[lift.to_str().unwrap(), "f.tar.gz"])
+                .command(&["-v", lift.to_str().unwrap(), "f.tar.gz"])
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -125,16 +129,24 @@ fn sixteen_processes_fetching_the_same_file_all_succeed() {
                 .unwrap()
         })
         .collect();
+    let mut reused = 0;
+    let mut last = String::new();
     for child in children {
         let output = child.wait_with_output().unwrap();
-        assert_eq!(
-            output.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{stderr}");
         assert_eq!(sha256_hex(&output.stdout), sha256_hex(&body));
+        reused += usize::from(stderr.contains("another run fetched it"));
+        last = stderr.into_owned();
     }
+    // Every run either downloaded the file or verified what another run downloaded; the
+    // lock let them share (one download, unless a run started after the first finished).
+    let downloads = server.request_count();
+    assert_eq!(downloads + reused, 16);
+    assert!(
+        downloads < 16,
+        "{downloads} downloads for 16 runs; the last said: {last}"
+    );
     assert!(
         sandbox.spool_debris().is_empty(),
         "{:?}",
@@ -399,7 +411,7 @@ fn a_stopped_run_holding_the_spool_does_not_block_the_next() {
         drip: Vec::new(),
         every: Duration::from_millis(100),
     });
-    let sandbox = Sandbox::new();
+    let mut sandbox = Sandbox::new();
     let lift = sandbox.manifest(
         "f",
         json!(stalling.url("/f")),
@@ -435,8 +447,12 @@ fn a_stopped_run_holding_the_spool_does_not_block_the_next() {
         Some(&sha256_hex(&body)),
     );
     let started = Instant::now();
-    sandbox.bind(&lift, "f").assert_delivered(&body);
-    // It did not wait for the frozen run (whose read timeout is 5 s in tests).
+    sandbox.env("PTEX_LOCK_WAIT", "0.5");
+    let out = sandbox.bind(&lift, "f");
+    out.assert_delivered(&body);
+    assert!(out.stderr.contains("made no progress"), "{}", out.stderr);
+    // It waited for the frozen run only as long as PTEX_LOCK_WAIT says (the frozen run's
+    // own read timeout is 5 s in tests).
     assert!(
         started.elapsed() < Duration::from_secs(4),
         "{:?}",
@@ -481,4 +497,47 @@ fn a_spool_write_failure_is_a_clean_error_naming_the_file() {
         "{:?}",
         sandbox.spool_debris()
     );
+}
+
+#[test]
+fn a_run_saving_with_remote_name_reuses_another_runs_download() {
+    let body = payload(1 << 20);
+    let served = body.clone();
+    let server = TestServer::start(move |_| {
+        std::thread::sleep(Duration::from_millis(1500));
+        Reply::ok(served.clone())
+    });
+    let sandbox = Sandbox::new();
+    let url = server.url("/f.tar.gz");
+    let sha = sha256_hex(&body);
+    let args = ["-v", "-O", "--sha256", &sha, &url];
+    let first = sandbox
+        .command(&args)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.request_count() == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = sandbox.run(&args);
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0));
+    assert_eq!(second.code, Some(0), "{}", second.stderr);
+    assert!(
+        second.stderr.contains("another run fetched it"),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(server.request_count(), 1);
+    assert_eq!(
+        std::fs::read(sandbox.work().join("f.tar.gz")).unwrap(),
+        body
+    );
+    let mut left: Vec<_> = std::fs::read_dir(sandbox.work())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["f.tar.gz"]);
 }
