@@ -10,6 +10,7 @@ mod progress;
 mod report;
 mod run;
 mod share;
+mod space;
 mod spool;
 mod verify;
 

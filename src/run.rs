@@ -15,6 +15,7 @@ use crate::manifest;
 use crate::output;
 use crate::progress::Progress;
 use crate::report::{self, Reporter};
+use crate::space;
 use crate::spool::safe_file_name;
 use crate::verify::{Expected, Sha256Hex};
 
@@ -92,6 +93,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         parallel: settings.parallel,
     };
     let mut dispatcher = Dispatcher::new(settings);
+    space::check(&job, &spool_dir)?;
     let fetched = runtime.block_on(fetch::fetch(
         &job,
         &mut dispatcher,

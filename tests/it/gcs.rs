@@ -1,8 +1,10 @@
-//! `gs://` against a local GCS emulator (RELIABILITY case 32).
+//! `gs://` against a local GCS emulator (RELIABILITY case 32), and its transient errors
+//! through a fault-injecting relay (P5).
 
 use serde_json::json;
 
 use crate::support::gcs::GcsServer;
+use crate::support::relay::{Fault, Relay};
 use crate::support::scie::{Sandbox, payload, sha256_hex};
 
 #[test]
@@ -10,8 +12,7 @@ fn emulator_object_in_binding_and_direct_mode() {
     let server = GcsServer::start();
     let body = payload(100_000);
     server.put_object("corp-bucket", "jdk/jdk.tar.gz", &body);
-    let mut sandbox = Sandbox::new();
-    sandbox.env("STORAGE_EMULATOR_HOST", server.endpoint());
+    let sandbox = sandbox_at(&server.endpoint());
     let url = "gs://corp-bucket/jdk/jdk.tar.gz";
     let lift = sandbox.manifest(
         "jdk.tar.gz",
@@ -33,8 +34,7 @@ fn emulator_object_in_binding_and_direct_mode() {
 fn missing_object_and_wrong_bytes() {
     let server = GcsServer::start();
     server.put_object("bkt", "f.bin", b"served");
-    let mut sandbox = Sandbox::new();
-    sandbox.env("STORAGE_EMULATOR_HOST", server.endpoint());
+    let sandbox = sandbox_at(&server.endpoint());
     sandbox
         .run(&["gs://bkt/missing.bin"])
         .assert_failed(&["gs://bkt/missing.bin", "not found"]);
@@ -60,4 +60,62 @@ fn token_from_the_config_file() {
     let out = sandbox.run(&["-v", "gs://bkt/f.bin"]);
     out.assert_delivered(b"x");
     assert!(!out.stderr.contains("ya29.test-token"), "{}", out.stderr);
+}
+
+/// A sandbox pointed at `endpoint` as its GCS emulator.
+fn sandbox_at(endpoint: &str) -> Sandbox {
+    let mut sandbox = Sandbox::new();
+    sandbox.env("STORAGE_EMULATOR_HOST", endpoint);
+    sandbox
+}
+
+#[test]
+fn transient_503s_are_retried() {
+    let server = GcsServer::start();
+    let body = payload(50_000);
+    server.put_object("bkt", "f.bin", &body);
+    let relay = Relay::start(
+        server.port(),
+        vec![Fault::status(503), Fault::status(503).retry_after("0")],
+    );
+    let sandbox = sandbox_at(&relay.endpoint());
+    let out = sandbox.run(&["--sha256", &sha256_hex(&body), "gs://bkt/f.bin"]);
+    out.assert_delivered(&body);
+    assert!(out.stderr.contains("HTTP 503"), "{}", out.stderr);
+    // Both 503s were answered, then the retry reached the emulator and read the object.
+    let requests = relay.requests();
+    assert!(requests.len() >= 3, "{requests:?}");
+    assert_eq!(requests[2].path, requests[0].path, "{requests:?}");
+    assert!(
+        requests[2..].iter().any(|r| r.path.contains("alt=media")),
+        "{requests:?}"
+    );
+}
+
+#[test]
+fn body_cut_short_is_retried_to_the_exact_bytes() {
+    let server = GcsServer::start();
+    let body = payload(300_000);
+    server.put_object("bkt", "f.bin", &body);
+    // Request 0 reads the object's metadata (its length), request 1 its bytes: cut.
+    let relay = Relay::start(
+        server.port(),
+        vec![Fault::Pass, Fault::CutBody { after: 100_000 }],
+    );
+    let sandbox = sandbox_at(&relay.endpoint());
+    let lift = sandbox.manifest(
+        "f.bin",
+        json!("gs://bkt/f.bin"),
+        Some(body.len() as u64),
+        Some(&sha256_hex(&body)),
+    );
+    let out = sandbox.bind(&lift, "f.bin");
+    out.assert_delivered(&body);
+    assert_eq!(relay.cuts(), 1);
+    let requests = relay.requests();
+    assert!(requests[1].path.contains("alt=media"), "{requests:?}");
+    assert!(
+        requests[2..].iter().any(|r| r.path.contains("alt=media")),
+        "no media read after the cut: {requests:?}"
+    );
 }

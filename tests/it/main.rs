@@ -3,6 +3,7 @@
 
 mod binding;
 mod direct;
+mod disk;
 mod faults;
 mod file;
 mod ftp;

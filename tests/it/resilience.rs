@@ -461,44 +461,6 @@ fn a_stopped_run_holding_the_spool_does_not_block_the_next() {
     holder.kill().unwrap();
     holder.wait().unwrap();
 }
-
-#[test]
-fn a_spool_write_failure_is_a_clean_error_naming_the_file() {
-    // No disk-full device here, so a file-size limit makes the spool write fail instead
-    // (EFBIG where a full disk gives ENOSPC): the same error path.
-    let body = payload(2 << 20);
-    let served = body.clone();
-    let server = TestServer::start(move |_| Reply::ok(served.clone()));
-    let sandbox = Sandbox::new();
-    let lift = sandbox.manifest(
-        "f",
-        json!(server.url("/f")),
-        Some(body.len() as u64),
-        Some(&sha256_hex(&body)),
-    );
-    let ptex = env!("CARGO_BIN_EXE_ptex");
-    let script = format!(
-        "trap '' XFSZ; ulimit -f 64; exec '{ptex}' '{}' f",
-        lift.display()
-    );
-    let output = sandbox.wrapped("sh", &["-c", &script]);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    assert!(output.stdout.is_empty());
-    let last = stderr.lines().last().unwrap_or("");
-    assert!(last.contains("cannot write spool file"), "{stderr}");
-    assert!(
-        last.contains(&sandbox.cache().display().to_string()),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(
-        sandbox.spool_debris().is_empty(),
-        "{:?}",
-        sandbox.spool_debris()
-    );
-}
-
 #[test]
 fn a_run_saving_with_remote_name_reuses_another_runs_download() {
     let body = payload(1 << 20);

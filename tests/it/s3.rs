@@ -1,18 +1,15 @@
 //! `s3://` against s3s-fs, a real S3-compatible server that checks SigV4 signatures
 //! (RELIABILITY cases 30 and 31).
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use crate::support::moto::MotoServer;
+use crate::support::relay::{Fault, Relay};
 use crate::support::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
 use crate::support::scie::{Sandbox, payload, sha256_hex};
-use crate::support::server::{Reply, Request, TestServer};
+use crate::support::server::{Reply, TestServer};
 
 /// A sandbox that knows where the S3 server is, with no credentials yet.
 fn sandbox_for(server: &S3Server) -> Sandbox {
@@ -219,47 +216,55 @@ fn public_object_is_read_unsigned_without_any_aws_setup() {
 fn s3_503_is_retried() {
     let server = S3Server::start();
     server.put_object("bkt", "f.bin", b"signed bytes");
-    let upstream = server.port();
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    // A fault-injecting proxy in front of the real server: the first request gets 503, the others are relayed byte for byte (the signature covers the Host header,
-    // which is relayed unchanged).
-    let proxy = TestServer::start(move |request| {
-        if seen.fetch_add(1, Ordering::SeqCst) == 0 {
-            return Reply::Full {
-                status: 503,
-                headers: vec![("Content-Type".into(), "application/xml".into())],
-                body: b"<Error><Code>SlowDown</Code></Error>".to_vec(),
-            };
-        }
-        Reply::Raw(relay(upstream, request))
-    });
+    // The real server behind a relay that answers the first request with 503.
+    let relay = Relay::start(server.port(), vec![Fault::status(503)]);
     let mut sandbox = Sandbox::new();
     sandbox
-        .env("AWS_ENDPOINT_URL", proxy.url(""))
+        .env("AWS_ENDPOINT_URL", relay.endpoint())
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true");
     with_static_keys(&mut sandbox, SECRET_KEY);
     let out = sandbox.run(&["--sha256", &sha256_hex(b"signed bytes"), "s3://bkt/f.bin"]);
     out.assert_delivered(b"signed bytes");
     assert!(out.stderr.contains("HTTP 503"), "{}", out.stderr);
-    assert!(count.load(Ordering::SeqCst) >= 2);
+    // The retry asked for the same object again, and was relayed.
+    let requests = relay.requests();
+    assert!(requests.len() >= 2, "{requests:?}");
+    assert!(
+        requests[1..].iter().any(|r| r.path == requests[0].path),
+        "{requests:?}"
+    );
 }
 
-/// Sends `request` (a body-less GET or HEAD) to 127.0.0.1:`port` and returns the raw response.
-fn relay(port: u16, request: &Request) -> Vec<u8> {
-    let mut head = format!("{} {} HTTP/1.1\r\n", request.method, request.path);
-    for (name, value) in &request.headers {
-        if name != "connection" {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-    }
-    head.push_str("Connection: close\r\n\r\n");
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect upstream");
-    let mut response = Vec::new();
-    stream
-        .write_all(head.as_bytes())
-        .and_then(|()| stream.read_to_end(&mut response))
-        .expect("relay to upstream");
-    response
+#[test]
+fn s3_body_cut_short_is_retried_to_the_exact_bytes() {
+    let server = S3Server::start();
+    let body = payload(300_000);
+    server.put_object("bkt", "f.bin", &body);
+    // Request 0 is the HEAD for the length, request 1 the GET whose body is cut.
+    let relay = Relay::start(
+        server.port(),
+        vec![Fault::Pass, Fault::CutBody { after: 100_000 }],
+    );
+    let mut sandbox = Sandbox::new();
+    sandbox
+        .env("AWS_ENDPOINT_URL", relay.endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    with_static_keys(&mut sandbox, SECRET_KEY);
+    let lift = sandbox.manifest(
+        "f.bin",
+        json!("s3://bkt/f.bin"),
+        Some(body.len() as u64),
+        Some(&sha256_hex(&body)),
+    );
+    let out = sandbox.bind(&lift, "f.bin");
+    out.assert_delivered(&body);
+    assert_eq!(relay.cuts(), 1);
+    let requests = relay.requests();
+    assert_eq!(requests[1].method, "GET", "{requests:?}");
+    assert!(
+        requests[2..].iter().any(|r| r.method == "GET"),
+        "no GET after the cut: {requests:?}"
+    );
 }

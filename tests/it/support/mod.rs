@@ -5,6 +5,7 @@ pub mod ftp;
 pub mod gcs;
 pub mod moto;
 pub mod proxy;
+pub mod relay;
 pub mod s3;
 pub mod scie;
 pub mod server;
