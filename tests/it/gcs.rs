@@ -93,7 +93,7 @@ fn transient_503s_are_retried() {
 }
 
 #[test]
-fn body_cut_short_is_retried_to_the_exact_bytes() {
+fn body_cut_short_is_resumed_with_a_range() {
     let server = GcsServer::start();
     let body = payload(300_000);
     server.put_object("bkt", "f.bin", &body);
@@ -114,8 +114,14 @@ fn body_cut_short_is_retried_to_the_exact_bytes() {
     assert_eq!(relay.cuts(), 1);
     let requests = relay.requests();
     assert!(requests[1].path.contains("alt=media"), "{requests:?}");
-    assert!(
-        requests[2..].iter().any(|r| r.path.contains("alt=media")),
-        "no media read after the cut: {requests:?}"
+    // The retry continues after the 100 000 bytes that arrived.
+    let retry = requests[2..]
+        .iter()
+        .find(|r| r.path.contains("alt=media"))
+        .unwrap_or_else(|| panic!("no media read after the cut: {requests:?}"));
+    assert_eq!(
+        retry.header("range"),
+        Some("bytes=100000-299999"),
+        "{retry:?}"
     );
 }
