@@ -19,6 +19,9 @@ pub struct ConfigFile {
     pub gs: GcsConfig,
     /// Per-host credentials, by `host` or `host:port`.
     pub auth: BTreeMap<String, AuthSpec>,
+    /// Timeouts, retries and connections (the `PTEX_*` environment variables override
+    /// each).
+    pub network: Network,
     /// The compiled `mirrors`, `allow`, `block` and `blocked_message`.
     pub routing: Routing,
     /// Problems worth a warning (literal secrets).
@@ -88,6 +91,72 @@ pub struct GcsConfig {
     pub anonymous: Option<bool>,
 }
 
+/// The `network` section: each field as its `PTEX_*` environment variable takes it.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// Seconds (`PTEX_CONNECT_TIMEOUT`).
+    pub connect_timeout: Option<f64>,
+    /// Seconds (`PTEX_READ_TIMEOUT`).
+    pub read_timeout: Option<f64>,
+    /// Bytes per second; 0 turns the floor off (`PTEX_LOW_SPEED_LIMIT`).
+    pub low_speed_limit: Option<u64>,
+    /// Seconds (`PTEX_LOW_SPEED_TIME`).
+    pub low_speed_time: Option<f64>,
+    /// Extra rounds, 0 to 10 (`PTEX_RETRIES`).
+    pub retries: Option<u32>,
+    /// Seconds; 0 allowed (`PTEX_RETRY_BACKOFF`).
+    pub retry_backoff: Option<f64>,
+    /// Seconds (`PTEX_LOCK_WAIT`).
+    pub lock_wait: Option<f64>,
+    /// 1 to 32 (`PTEX_CONNECTIONS`).
+    pub connections: Option<u64>,
+    /// Bytes (`PTEX_SPLIT_SIZE`).
+    pub split_size: Option<u64>,
+}
+
+impl Network {
+    /// Refuses values the environment variables would refuse too.
+    fn check(&self) -> Result<(), String> {
+        let timeouts = [
+            ("connect_timeout", self.connect_timeout),
+            ("read_timeout", self.read_timeout),
+            ("low_speed_time", self.low_speed_time),
+            ("lock_wait", self.lock_wait),
+        ];
+        for (name, value) in timeouts {
+            if let Some(v) = value
+                && !(v.is_finite() && v > 0.0 && v <= 86_400.0)
+            {
+                return Err(format!(
+                    "network.{name}: expected a number of seconds between 0 and 86400, got {v}"
+                ));
+            }
+        }
+        if let Some(v) = self.retry_backoff
+            && !(v.is_finite() && (0.0..=86_400.0).contains(&v))
+        {
+            return Err(format!(
+                "network.retry_backoff: expected a number of seconds from 0 to 86400, got {v}"
+            ));
+        }
+        if let Some(n) = self.retries.filter(|&n| n > 10) {
+            return Err(format!(
+                "network.retries: expected a whole number from 0 to 10, got {n}"
+            ));
+        }
+        if let Some(n) = self.connections.filter(|n| !(1..=32).contains(n)) {
+            return Err(format!(
+                "network.connections: expected a whole number from 1 to 32, got {n}"
+            ));
+        }
+        if self.split_size == Some(0) {
+            return Err("network.split_size: expected at least 1 byte".to_string());
+        }
+        Ok(())
+    }
+}
+
 impl ConfigFile {
     /// Loads the config file: `flag` (`--config`), else `$PTEX_CONFIG`, else the default
     /// location; an empty config when there is none.
@@ -132,6 +201,7 @@ impl ConfigFile {
             let named = |e: serde_json::Error| invalid(format!("{key}: {e}"));
             match key.as_str() {
                 "s3" => config.s3 = serde_json::from_value(value).map_err(named)?,
+                "network" => config.network = serde_json::from_value(value).map_err(named)?,
                 "gs" => config.gs = serde_json::from_value(value).map_err(named)?,
                 "allow" => allow = serde_json::from_value(value).map_err(named)?,
                 "block" => block = serde_json::from_value(value).map_err(named)?,
@@ -163,7 +233,7 @@ impl ConfigFile {
                 other => {
                     return Err(invalid(format!(
                         "unknown key `{other}` (known: s3, gs, mirrors, allow, block, \
-                         blocked_message, auth)"
+                         blocked_message, auth, network)"
                     )));
                 }
             }
@@ -182,6 +252,7 @@ impl ConfigFile {
                 check_endpoint(endpoint).map_err(|e| invalid(format!("{place}.endpoint: {e}")))?;
             }
         }
+        config.network.check().map_err(invalid)?;
         if let Some(endpoint) = &config.gs.endpoint {
             check_endpoint(endpoint).map_err(|e| invalid(format!("gs.endpoint: {e}")))?;
         }

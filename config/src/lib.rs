@@ -14,7 +14,7 @@ mod settings;
 pub use credentials::{AuthSpec, Authorization, BasicSpec, Credentials, HostCredentials, env_key};
 pub use env::{Env, ProcessEnv};
 pub use error::ConfigError;
-pub use file::{ConfigFile, GcsConfig, S3Bucket, S3Config, check_endpoint};
+pub use file::{ConfigFile, GcsConfig, Network, S3Bucket, S3Config, check_endpoint};
 pub use netrc::{Netrc, NetrcEntry};
 pub use routing::{Candidate, MirrorSpec, OriginPlacement, Routing};
 pub use settings::{Parallel, RetryPolicy, Settings, Timeouts};

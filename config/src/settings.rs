@@ -111,38 +111,57 @@ impl Settings {
         let file = ConfigFile::load(env, config)?;
         warnings.extend(file.warnings.iter().cloned());
         let credentials = Credentials::new(env, &file.auth, netrc);
+        // Each value: its environment variable, else the config's `network`, else the
+        // default.
+        let net = file.network.clone();
+        let from_file = |v: Option<f64>| v.map(Duration::from_secs_f64);
+        let timeouts = Timeouts {
+            connect: seconds(env, "PTEX_CONNECT_TIMEOUT")?
+                .or(from_file(net.connect_timeout))
+                .unwrap_or(Timeouts::default().connect),
+            read: seconds(env, "PTEX_READ_TIMEOUT")?
+                .or(from_file(net.read_timeout))
+                .unwrap_or(Timeouts::default().read),
+            // Bytes per second; 0 turns the floor off.
+            low_speed_limit: whole(env, "PTEX_LOW_SPEED_LIMIT", 0..=u64::MAX)?
+                .or(net.low_speed_limit)
+                .unwrap_or(Timeouts::default().low_speed_limit),
+            low_speed_time: seconds(env, "PTEX_LOW_SPEED_TIME")?
+                .or(from_file(net.low_speed_time))
+                .unwrap_or(Timeouts::default().low_speed_time),
+            lock_wait: seconds(env, "PTEX_LOCK_WAIT")?
+                .or(from_file(net.lock_wait))
+                .unwrap_or(Timeouts::default().lock_wait),
+        };
+        let retry = RetryPolicy {
+            retries: whole(env, "PTEX_RETRIES", 0..=10)?
+                .map(|n| n as u32)
+                .or(net.retries)
+                .unwrap_or(RetryPolicy::default().retries),
+            backoff: match env.non_empty("PTEX_RETRY_BACKOFF") {
+                // Zero is allowed here, unlike for timeouts: no wait between rounds.
+                Some(v) if v.trim() == "0" => Duration::ZERO,
+                _ => seconds(env, "PTEX_RETRY_BACKOFF")?
+                    .or(from_file(net.retry_backoff))
+                    .unwrap_or(RetryPolicy::default().backoff),
+            },
+            max_backoff: RetryPolicy::default().max_backoff,
+        };
+        let parallel = Parallel {
+            connections: whole(env, "PTEX_CONNECTIONS", 1..=32)?
+                .or(net.connections)
+                .map_or(Parallel::default().connections, |n| n as usize),
+            min_size: whole(env, "PTEX_SPLIT_SIZE", 1..=u64::MAX)?
+                .or(net.split_size)
+                .unwrap_or(Parallel::default().min_size),
+        };
         Ok(Settings {
             credentials,
             file,
             cache_dir: cache_dir(env)?,
-            timeouts: Timeouts {
-                connect: seconds(env, "PTEX_CONNECT_TIMEOUT")?
-                    .unwrap_or(Timeouts::default().connect),
-                read: seconds(env, "PTEX_READ_TIMEOUT")?.unwrap_or(Timeouts::default().read),
-                // Bytes per second; 0 turns the floor off.
-                low_speed_limit: whole(env, "PTEX_LOW_SPEED_LIMIT", 0..=u64::MAX)?
-                    .unwrap_or(Timeouts::default().low_speed_limit),
-                low_speed_time: seconds(env, "PTEX_LOW_SPEED_TIME")?
-                    .unwrap_or(Timeouts::default().low_speed_time),
-                lock_wait: seconds(env, "PTEX_LOCK_WAIT")?.unwrap_or(Timeouts::default().lock_wait),
-            },
-            retry: RetryPolicy {
-                retries: whole(env, "PTEX_RETRIES", 0..=10)?
-                    .map_or(RetryPolicy::default().retries, |n| n as u32),
-                backoff: match env.non_empty("PTEX_RETRY_BACKOFF") {
-                    // Zero is allowed here, unlike for timeouts: no wait between rounds.
-                    Some(v) if v.trim() == "0" => Duration::ZERO,
-                    _ => seconds(env, "PTEX_RETRY_BACKOFF")?
-                        .unwrap_or(RetryPolicy::default().backoff),
-                },
-                max_backoff: RetryPolicy::default().max_backoff,
-            },
-            parallel: Parallel {
-                connections: whole(env, "PTEX_CONNECTIONS", 1..=32)?
-                    .map_or(Parallel::default().connections, |n| n as usize),
-                min_size: whole(env, "PTEX_SPLIT_SIZE", 1..=u64::MAX)?
-                    .unwrap_or(Parallel::default().min_size),
-            },
+            timeouts,
+            retry,
+            parallel,
             warnings,
         })
     }
@@ -283,6 +302,45 @@ mod tests {
             .to_string();
             assert!(err.contains("PTEX_READ_TIMEOUT"), "{err}");
         }
+    }
+
+    #[test]
+    fn network_section_of_the_config_file_under_the_environment() {
+        let path = std::env::temp_dir().join(format!("ptex-network-{}.json", std::process::id()));
+        std::fs::write(
+            &path,
+            r#"{"network": {"read_timeout": 7.5, "retries": 5, "retry_backoff": 0,
+                "connections": 4, "split_size": 1048576, "lock_wait": 2}}"#,
+        )
+        .unwrap();
+        let load = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("PTEX_CACHE_DIR", "/tmp/c")];
+            all.extend_from_slice(pairs);
+            Settings::load(&env(&all), Some(&path))
+        };
+        let s = load(&[]).unwrap();
+        assert_eq!(s.timeouts.read, Duration::from_millis(7500));
+        assert_eq!(s.timeouts.connect, Timeouts::default().connect);
+        assert_eq!(s.timeouts.lock_wait, Duration::from_secs(2));
+        assert_eq!((s.retry.retries, s.retry.backoff), (5, Duration::ZERO));
+        assert_eq!(
+            s.parallel,
+            Parallel {
+                connections: 4,
+                min_size: 1 << 20
+            }
+        );
+        let s = load(&[("PTEX_READ_TIMEOUT", "3"), ("PTEX_CONNECTIONS", "1")]).unwrap();
+        assert_eq!(s.timeouts.read, Duration::from_secs(3));
+        assert_eq!(s.parallel.connections, 1);
+
+        std::fs::write(&path, r#"{"network": {"connections": 64}}"#).unwrap();
+        let err = load(&[]).unwrap_err().to_string();
+        assert!(err.contains("network.connections"), "{err}");
+        std::fs::write(&path, r#"{"network": {"read_timout": 3}}"#).unwrap();
+        let err = load(&[]).unwrap_err().to_string();
+        assert!(err.contains("read_timout"), "{err}");
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
