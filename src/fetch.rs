@@ -121,7 +121,7 @@ pub async fn fetch(
             attempts[index] += 1;
             let mut state = match partials[index].take() {
                 Some(partial) => partial,
-                None => Transfer::new(job, spool_dir, shared.take())?,
+                None => Transfer::new(job, source, spool_dir, shared.take())?,
             };
             let (reason, disposition, retry_after) =
                 match attempt(job, source, dispatcher, limits, &mut state, report).await {
@@ -228,15 +228,21 @@ pub(crate) struct Transfer {
 }
 
 impl Transfer {
-    /// A transfer from the first byte, in `shared` if given, else in a private spool.
-    fn new(job: &Job, spool_dir: &Path, shared: Option<Spool>) -> anyhow::Result<Transfer> {
+    /// A transfer from `source`'s first byte, in `shared` if given, else in a private spool.
+    fn new(
+        job: &Job,
+        source: &Source,
+        spool_dir: &Path,
+        shared: Option<Spool>,
+    ) -> anyhow::Result<Transfer> {
         let spool = match shared {
             Some(spool) => spool,
             None => Spool::create(spool_dir, &job.name).with_context(|| {
+                let dir = std::path::absolute(spool_dir);
                 format!(
-                    "failed to fetch {}: cannot create a spool file in {}",
+                    "failed to fetch {} from {source}: cannot create a spool file in {}",
                     job.name,
-                    spool_dir.display()
+                    dir.as_deref().unwrap_or(spool_dir).display()
                 )
             })?,
         };
