@@ -5,6 +5,7 @@
 //! every byte before it is there. A part that breaks off is asked for again from where it
 //! stopped; the bytes before the first gap are what a later attempt (or run) continues.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -19,6 +20,7 @@ use ptex_schemes::{Dispatcher, Disposition, Download, Part, RequestOptions, Sour
 
 use crate::fetch::{CHECKPOINT_EVERY, Failure, Limits, SpeedFloor, Transfer, backoff, source_key};
 use crate::report::Reporter;
+use crate::verify::Verifier;
 
 /// The smallest and largest part: small enough that every connection gets several (so a
 /// slow one holds up little at the end), large enough that requests cost little.
@@ -28,8 +30,9 @@ const MAX_PART: u64 = 64 << 20;
 /// Parts each connection should get, ideally.
 const PARTS_PER_CONNECTION: u64 = 4;
 
-/// Bytes a part gathers before writing them to the spool file.
-const PART_BUFFER: usize = 256 * 1024;
+/// Bytes a part gathers before writing them to the spool file (and handing them on to be
+/// hashed, if they are at the front).
+const PART_BUFFER: usize = 128 * 1024;
 
 /// How the rest of a file is cut.
 pub(crate) struct Plan {
@@ -141,52 +144,76 @@ async fn fill(
     let key = source_key(shared.source);
     let path = state.spool.path().to_path_buf();
     let mut waiting = plan.spans(state.verifier.accepted());
+    let ledger = RefCell::new(Ledger {
+        verifier: &mut state.verifier,
+        file: file.clone(),
+        arrived: BTreeMap::new(),
+    });
+    let target = Target {
+        file,
+        path: &path,
+        ledger: &ledger,
+    };
     let mut running = FuturesUnordered::new();
     if let Some(span) = waiting.pop_front() {
-        running.push(receive_span(
-            shared,
-            file,
-            &path,
-            &validator,
-            span,
-            Some(first),
-        ));
+        running.push(receive_span(shared, &target, &validator, span, Some(first)));
     }
-    // Parts that arrived whole (or up to where they broke off) but wait for a gap before
-    // them to close: start -> end.
-    let mut arrived = BTreeMap::new();
     let mut checkpoint = tokio::time::Instant::now();
     loop {
         while running.len() < plan.connections
             && let Some(span) = waiting.pop_front()
         {
-            running.push(receive_span(shared, file, &path, &validator, span, None));
+            running.push(receive_span(shared, &target, &validator, span, None));
         }
         let Some((span, received, result)) = running.next().await else {
             break;
         };
-        if received > 0 {
-            arrived.insert(span.start, span.start + received);
-        }
-        let mut good = state.verifier.accepted();
-        while let Some(end) = arrived.remove(&good) {
-            state.verifier.update_from_file(file, good, end - good)?;
-            good = end;
-        }
         if let Err(failure) = result {
             waiting.push_front(again(shared, failure, &span, received)?);
         }
         // About once a second, a later run learns how much it could continue.
         if checkpoint.elapsed() >= CHECKPOINT_EVERY {
+            let good = ledger.borrow().verifier.accepted();
             let _ = state.spool.note(&key, &validator, Some(good));
             checkpoint = tokio::time::Instant::now();
         }
     }
+    drop(running);
     match state.verifier.accepted() {
         got if got == plan.total => Ok(()),
         got => Err(Failure::Local(anyhow::anyhow!(
             "the parts of the file left a gap at byte {got}"
         ))),
+    }
+}
+
+/// Where parts go: the spool file (by path, for messages), and the ledger of what is in it.
+struct Target<'a, 'v> {
+    file: &'a File,
+    path: &'a Path,
+    ledger: &'a RefCell<Ledger<'v>>,
+}
+
+/// What is in the spool file: the verifier has seen every byte before the first gap; runs of
+/// bytes after it wait for the gap to close (start -> end).
+struct Ledger<'v> {
+    verifier: &'v mut Verifier,
+    file: Arc<File>,
+    arrived: BTreeMap<u64, u64>,
+}
+
+impl Ledger<'_> {
+    /// Bytes `start..end` are in the file: the verifier reads every byte that is now
+    /// contiguous with what it has seen (at once, for the part at the front).
+    fn wrote(&mut self, start: u64, end: u64) -> Result<(), Failure> {
+        self.arrived.insert(start, end);
+        let mut good = self.verifier.accepted();
+        while let Some(end) = self.arrived.remove(&good) {
+            self.verifier
+                .update_from_file(&self.file, good, end - good)?;
+            good = end;
+        }
+        Ok(())
     }
 }
 
@@ -216,8 +243,12 @@ fn again(
         });
     }
     let start = span.start + received;
+    let what = match received {
+        0 => "failed".to_string(),
+        _ => format!("broke off at byte {start}"),
+    };
     shared.report.fallback(format_args!(
-        "{}: the part from byte {} broke off at byte {start}: {reason}; asking for the rest",
+        "{}: the part from byte {} {what}: {reason}; asking for it again",
         shared.source, span.start
     ));
     Ok(Span {
@@ -233,21 +264,19 @@ fn again(
 /// of its bytes are in the file, and how it ended.
 async fn receive_span(
     shared: &Shared<'_>,
-    file: &File,
-    path: &Path,
+    target: &Target<'_, '_>,
     validator: &str,
     span: Span,
     opened: Option<Download>,
 ) -> (Span, u64, Result<(), Failure>) {
     let mut received = 0;
-    let result = fill_span(shared, file, path, validator, &span, opened, &mut received).await;
+    let result = fill_span(shared, target, validator, &span, opened, &mut received).await;
     (span, received, result)
 }
 
 async fn fill_span(
     shared: &Shared<'_>,
-    file: &File,
-    path: &Path,
+    target: &Target<'_, '_>,
     validator: &str,
     span: &Span,
     opened: Option<Download>,
@@ -261,16 +290,16 @@ async fn fill_span(
     let mut floor = SpeedFloor::new(&shared.limits.timeouts);
     let mut buffer = Vec::with_capacity(PART_BUFFER);
     let write = |buffer: &mut Vec<u8>, received: &mut u64| {
-        file.write_all_at(buffer, span.start + *received)
-            .map_err(|e| {
-                Failure::Local(anyhow::anyhow!(
-                    "cannot write spool file {}: {e}",
-                    path.display()
-                ))
-            })?;
+        let at = span.start + *received;
+        target.file.write_all_at(buffer, at).map_err(|e| {
+            Failure::Local(anyhow::anyhow!(
+                "cannot write spool file {}: {e}",
+                target.path.display()
+            ))
+        })?;
         *received += buffer.len() as u64;
         buffer.clear();
-        Ok::<(), Failure>(())
+        target.ledger.borrow_mut().wrote(at, span.start + *received)
     };
     let outcome = loop {
         let missing = want - *received - buffer.len() as u64;
@@ -300,7 +329,9 @@ async fn fill_span(
         }
     };
     // What arrived counts even when the part broke off: a retry asks only for the rest.
-    write(&mut buffer, received)?;
+    if !buffer.is_empty() {
+        write(&mut buffer, received)?;
+    }
     outcome
 }
 
