@@ -1,12 +1,27 @@
 """ptex's benchmark: medians and ratios against curl and friends, peak RSS, binary size.
 
-Starts nginx on a free loopback port (sendfile on) serving generated files, then runs each
-command alternately BENCH_RUNS times. Prints one markdown table per case.
+Serves generated files from real servers on free loopback ports (nginx with sendfile, s3s-fs,
+gcp-storage-emulator, pyftpdlib; only those the chosen cases need), runs each command of a
+case alternately BENCH_RUNS times and prints one markdown table per case. Every server runs
+in its own process group and is killed, and the temp dir removed, however the run ends.
+
+Environment:
+  BENCH_MB       size of the large file in MiB (default 1024)
+  BENCH_SLOW_MB  size for the Python servers (gs, ftp) in the RSS table (default 256)
+  BENCH_RUNS     runs per command (default 5)
+  BENCH_CASES    comma list of cases to run (default all): verified, startup, rate-limited,
+                 ranged-s3, rss (see CASES)
+ptex runs with its defaults: PTEX_*, AWS_*, proxy and config-location variables of the
+caller are not passed on, and HOME is a fresh temp dir.
 """
 
+import base64
 import hashlib
+import http.client
+import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -16,9 +31,36 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PTEX = os.path.join(ROOT, "target", "release", "ptex")
+VENV_BIN = os.path.join(ROOT, "target", "test-venv", "bin")
 MB = int(os.environ.get("BENCH_MB", "1024"))
+SLOW_MB = int(os.environ.get("BENCH_SLOW_MB", "256"))
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 ORIGINAL_PTEX_BYTES = 6_377_624
+# The memory target of issue 6: a 1 GiB file, any scheme, in at most this much peak RSS.
+RSS_TARGET_KIB = 16 * 1024
+READY_TIMEOUT = 20  # seconds for a server to accept connections
+
+# S3 credentials s3s-fs checks signatures against (as in tests/it/support/s3.rs).
+S3_ACCESS_KEY = "ptex-bench-access-key"
+S3_SECRET_KEY = "ptex-bench-secret-key"
+BUCKET = "bkt"
+
+FTP_SERVER = """
+import sys
+from pyftpdlib.authorizers import DummyAuthorizer
+from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.servers import FTPServer
+
+root, port = sys.argv[1], int(sys.argv[2])
+authorizer = DummyAuthorizer()
+authorizer.add_anonymous(root, perm="elr")
+FTPHandler.authorizer = authorizer
+FTPServer(("127.0.0.1", port), FTPHandler).serve_forever()
+"""
+
+
+class BenchError(Exception):
+    """A command or server that failed; the message says which and why."""
 
 
 def free_port():
@@ -27,9 +69,17 @@ def free_port():
         return s.getsockname()[1]
 
 
+def accepts(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.25).close()
+        return True
+    except OSError:
+        return False
+
+
 def make_file(path, size):
-    """Incompressible bytes, written in 1 MiB blocks; returns the sha256."""
-    digest = hashlib.sha256()
+    """Incompressible bytes, written in 1 MiB blocks; returns the sha256 and the md5."""
+    digest, md5 = hashlib.sha256(), hashlib.md5()
     block = os.urandom(1 << 20)
     with open(path, "wb") as f:
         left = size
@@ -37,18 +87,92 @@ def make_file(path, size):
             piece = block[: min(left, len(block))]
             f.write(piece)
             digest.update(piece)
+            md5.update(piece)
             left -= len(piece)
-    return digest.hexdigest()
+    return digest.hexdigest(), md5.hexdigest()
 
 
-def start_nginx(root, port):
-    conf = os.path.join(root, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(f"""
+def mib(nbytes):
+    return f"{nbytes / (1 << 20):g} MiB" if nbytes >= 1 << 20 else f"{nbytes} bytes"
+
+
+class Bench:
+    """The temp dir, the generated files and the servers; close() undoes all of it."""
+
+    def __init__(self):
+        self.work = tempfile.mkdtemp(prefix="ptex-bench-")
+        # nginx's workers run as an unprivileged user: they must be able to read the files.
+        os.chmod(self.work, 0o755)
+        self.www = self.dir("www")
+        self.s3_root = self.dir("s3")
+        self.ftp_root = self.dir("ftp")
+        self.files = {}  # size -> (name, sha256)
+        self.md5 = {}  # name -> md5
+        self.procs = []  # (name, Popen, log path)
+        self.ports = {}  # server -> port
+        self.gcs_objects = set()
+        home = self.dir("home")
+        self.env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PTEX_", "AWS_", "GOOGLE_", "XDG_CONFIG"))
+            and k.lower() not in ("http_proxy", "https_proxy", "all_proxy", "ftp_proxy", "no_proxy")
+            and k not in ("STORAGE_EMULATOR_HOST", "CURL_HOME")
+        }
+        self.env.update(HOME=home, PTEX_CACHE_DIR=self.dir("cache"))
+
+    def dir(self, name):
+        path = os.path.join(self.work, name)
+        os.makedirs(path, mode=0o755)
+        return path
+
+    def close(self):
+        for _, proc, _ in reversed(self.procs):
+            stop(proc)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+    def file(self, size):
+        """A generated file of `size` bytes under www/ (made once): its name and sha256."""
+        if size not in self.files:
+            name = f"data-{size}.bin"
+            sha, self.md5[name] = make_file(os.path.join(self.www, name), size)
+            self.files[size] = (name, sha)
+        return self.files[size]
+
+    def start(self, name, argv, port):
+        """Starts a server in its own process group, logging to work/NAME.log; waits until
+        it accepts connections on `port`."""
+        log = os.path.join(self.work, f"{name}.log")
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.procs.append((name, proc, log))
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not accepts(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                state = f"exited ({proc.returncode})" if proc.poll() is not None else f"not ready in {READY_TIMEOUT} s"
+                with open(log, errors="replace") as f:
+                    raise BenchError(f"{name} {state}; its output:\n{f.read()}")
+            time.sleep(0.05)
+        self.ports[name] = port
+
+    # Each server method starts its server on first use and returns its port.
+
+    def nginx(self):
+        if "nginx" in self.ports:
+            return self.ports["nginx"]
+        if not shutil.which("nginx"):
+            raise BenchError("nginx is missing (benches/run installs it)")
+        port, root = free_port(), self.work
+        conf = os.path.join(root, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(f"""
 worker_processes 1;
 daemon off;
 pid {root}/nginx.pid;
-error_log {root}/error.log;
+error_log {root}/nginx-error.log;
 events {{ worker_connections 256; }}
 http {{
     access_log off;
@@ -61,123 +185,324 @@ http {{
     scgi_temp_path {root}/tmp;
     server {{
         listen 127.0.0.1:{port};
-        root {root}/www;
-        location /limited/ {{ alias {root}/www/; limit_rate 20m; }}
+        root {self.www};
+        location /limited/ {{ alias {self.www}/; limit_rate 20m; }}
     }}
 }}
 """)
-    os.makedirs(os.path.join(root, "tmp"), exist_ok=True)
-    proc = subprocess.Popen(["nginx", "-c", conf, "-p", root], stderr=subprocess.DEVNULL)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    sys.exit("bench: nginx did not start")
+        os.makedirs(os.path.join(root, "tmp"), exist_ok=True)
+        self.start("nginx", ["nginx", "-c", conf, "-p", root], port)
+        return port
+
+    def s3(self):
+        """s3s-fs serving work/s3 (a directory per bucket)."""
+        if "s3" not in self.ports:
+            if not shutil.which("s3s-fs"):
+                raise BenchError("s3s-fs is missing (scripts/test-servers installs it)")
+            os.makedirs(os.path.join(self.s3_root, BUCKET), exist_ok=True)
+            port = free_port()
+            self.start("s3", ["s3s-fs", "--host", "127.0.0.1", "--port", str(port),
+                              "--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY,
+                              self.s3_root], port)
+        return self.ports["s3"]
+
+    # The *_file and *_object methods: a URL for `size` generated bytes, their sha256 and the
+    # environment ptex needs for that URL.
+
+    def http_file(self, size):
+        name, sha = self.file(size)
+        return f"http://127.0.0.1:{self.nginx()}/{name}", sha, {}
+
+    def local_file(self, size):
+        name, sha = self.file(size)
+        return f"file://{self.www}/{name}", sha, {}
+
+    def s3_object(self, size):
+        """In s3s-fs, which serves work/s3/BUCKET/KEY (a hard link to the file in www/)."""
+        port = self.s3()
+        name, sha = self.file(size)
+        link(os.path.join(self.www, name), os.path.join(self.s3_root, BUCKET, name))
+        # The ETag record a PutObject would have left. Without it s3s-fs 0.14.1 reads the
+        # whole file for an MD5 on every GET and HEAD, ranged or not, which would make each
+        # part cost a full read of the object.
+        b64 = lambda text: base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+        info = os.path.join(self.s3_root, f".bucket-{b64(BUCKET)}.object-{b64(name)}.internal.json")
+        with open(info, "w") as f:
+            json.dump({"e_tag": self.md5[name]}, f)
+        env = dict(
+            AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_REGION="us-east-1",
+            AWS_ACCESS_KEY_ID=S3_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=S3_SECRET_KEY,
+            AWS_EC2_METADATA_DISABLED="true",
+        )
+        return f"s3://{BUCKET}/{name}", sha, env
+
+    def gcs_object(self, size):
+        """In gcp-storage-emulator, which keeps objects in memory: uploaded with its JSON API
+        as tests/it/support/gcs.rs does."""
+        if "gcs" not in self.ports:
+            port = free_port()
+            self.start("gcs", [venv_bin("gcp-storage-emulator"), "start", "--host", "127.0.0.1",
+                               "--port", str(port), "--in-memory"], port)
+            gcs_post(port, "/storage/v1/b", "application/json", f'{{"name":"{BUCKET}"}}'.encode())
+        port = self.ports["gcs"]
+        name, sha = self.file(size)
+        if name not in self.gcs_objects:
+            with open(os.path.join(self.www, name), "rb") as body:
+                gcs_post(port, f"/upload/storage/v1/b/{BUCKET}/o?uploadType=media&name={name}",
+                         "application/octet-stream", body, size)
+            self.gcs_objects.add(name)
+        return f"gs://{BUCKET}/{name}", sha, dict(STORAGE_EMULATOR_HOST=f"http://127.0.0.1:{port}")
+
+    def ftp_file(self, size):
+        """Served read-only to anonymous by pyftpdlib (a hard link to the file in www/)."""
+        if "ftp" not in self.ports:
+            port = free_port()
+            self.start("ftp", [venv_bin("python"), "-c", FTP_SERVER, self.ftp_root, str(port)], port)
+        name, sha = self.file(size)
+        link(os.path.join(self.www, name), os.path.join(self.ftp_root, name))
+        return f"ftp://127.0.0.1:{self.ports['ftp']}/{name}", sha, {}
+
+
+def stop(proc):
+    """Ends the process group `proc` leads (it was started with start_new_session)."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=5)
+    except ProcessLookupError:
+        pass
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def link(source, target):
+    if not os.path.exists(target):
+        os.link(source, target)
+
+
+def venv_bin(name):
+    path = os.path.join(VENV_BIN, name)
+    if not os.path.exists(path):
+        raise BenchError(f"{path} is missing (scripts/test-servers creates the venv)")
+    return path
+
+
+def gcs_post(port, target, content_type, body, length=None):
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=300)
+    try:
+        headers = {"Content-Type": content_type, "Content-Length": str(len(body) if length is None else length)}
+        connection.request("POST", target, body=body, headers=headers)
+        response = connection.getresponse()
+        text = response.read()[:500].decode(errors="replace")
+    except OSError as e:
+        raise BenchError(f"gcp-storage-emulator: POST {target}: {e}") from e
+    finally:
+        connection.close()
+    if response.status not in (200, 409):  # 409: the bucket exists already
+        raise BenchError(f"gcp-storage-emulator: POST {target}: {response.status} {text}")
 
 
 def timed(command, env):
     """Wall time and peak RSS (KiB, of the largest process measured by GNU time)."""
     wrapped = ["/usr/bin/time", "-f", "%M", "sh", "-c", command]
     start = time.perf_counter()
-    done = subprocess.run(wrapped, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # Its own process group, so that an interrupted run leaves no ptex or curl behind.
+    proc = subprocess.Popen(wrapped, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        _, stderr = proc.communicate()
+    except BaseException:
+        stop(proc)
+        raise
     wall = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"bench: `{command}` failed: {done.stderr.strip()}")
-    rss = int(done.stderr.strip().splitlines()[-1])
-    return wall, rss
+    lines = stderr.strip().splitlines()
+    if proc.returncode != 0:
+        # GNU time's own "Command exited with non-zero status" and %M lines end stderr.
+        said = [l for l in lines[:-1] if not l.startswith("Command exited")]
+        raise BenchError(f"`{command}` failed (exit {proc.returncode}): {' / '.join(said[-3:]) or 'no output'}")
+    return wall, int(lines[-1])
 
 
 def case(title, commands, env, baseline):
-    results = {name: [] for name, _ in commands}
-    rss = {name: 0 for name, _ in commands}
+    """commands: (name, shell command[, extra env]); runs them alternately RUNS times."""
+    results = {c[0]: [] for c in commands}
+    rss = {c[0]: 0 for c in commands}
     for _ in range(RUNS):
-        for name, command in commands:
-            wall, peak = timed(command, env)
+        for name, command, *extra in commands:
+            wall, peak = timed(command, dict(env, **(extra[0] if extra else {})))
             results[name].append(wall)
             rss[name] = max(rss[name], peak)
     base = statistics.median(results[baseline])
     print(f"\n### {title} ({RUNS} runs each, alternating)\n")
     print("| command | median wall time | ratio to baseline | peak RSS |")
     print("|---|---|---|---|")
-    for name, _ in commands:
+    for name, *_ in commands:
         median = statistics.median(results[name])
         cell = name.replace("|", "\\|")
-        print(f"| {cell} | {median:.3f} s | {median / base:.2f} x | {rss[name] / 1024:.1f} MiB |")
+        print(f"| {cell} | {median:.3f} s | {median / base:.2f} x | {rss[name] / 1024:.1f} MiB |", flush=True)
+
+
+def lift(bench, port, name, sha, nbytes):
+    """A lift manifest with one file served by nginx."""
+    path = os.path.join(bench.work, f"{name}.json")
+    with open(path, "w") as f:
+        f.write(
+            '{"scie": {"lift": {"files": [{"name": "%s", "size": %d, "hash": "%s"}]}},'
+            ' "ptex": {"%s": "http://127.0.0.1:%d/%s"}}' % (name, nbytes, sha, name, port, name)
+        )
+    return path
+
+
+def fetch(url, sha, size):
+    return f"{PTEX} -s --sha256 {sha} --size {size} '{url}' > /dev/null"
+
+
+def run_verified(bench):
+    port = bench.nginx()
+    size = MB << 20
+    name, sha = bench.file(size)
+    url = f"http://127.0.0.1:{port}/{name}"
+    manifest = lift(bench, port, name, sha, size)
+    case(
+        f"{MB} MiB, verified, to /dev/null",
+        [
+            ("curl -s -o /dev/null (no verification)", f"curl -s -o /dev/null {url}"),
+            ("ptex lift.json big.bin > /dev/null (verified)", f"{PTEX} -s {manifest} {name} > /dev/null"),
+            ("curl -s URL | openssl dgst -sha256", f"curl -s {url} | openssl dgst -sha256"),
+            ("curl -s URL | sha256sum", f"curl -s {url} | sha256sum"),
+        ],
+        bench.env,
+        "curl -s -o /dev/null (no verification)",
+    )
+
+
+def run_startup(bench):
+    port = bench.nginx()
+    name, sha = bench.file(200)
+    manifest = lift(bench, port, name, sha, 200)
+    case(
+        "200 bytes, verified (startup cost)",
+        [
+            ("curl -s -o /dev/null", f"curl -s -o /dev/null http://127.0.0.1:{port}/{name}"),
+            ("ptex lift.json small.bin", f"{PTEX} -s {manifest} {name} > /dev/null"),
+        ],
+        bench.env,
+        "curl -s -o /dev/null",
+    )
+
+
+def run_rate_limited(bench):
+    port = bench.nginx()
+    part = min(MB, 256)
+    name, sha = bench.file(part << 20)
+    limited = f"http://127.0.0.1:{port}/limited/{name}"
+    case(
+        f"{part} MiB from a server limiting each connection to 20 MB/s",
+        [
+            ("curl (one stream)", f"curl -s -o /dev/null {limited}"),
+            (
+                "aria2c -x8 -s8",
+                f"cd {bench.work} && aria2c -q -x8 -s8 -k1M --allow-overwrite=true -o got.bin {limited}",
+            ),
+            ("ptex (verified)", f"{PTEX} -s --sha256 {sha} {limited} > /dev/null"),
+        ],
+        bench.env,
+        "curl (one stream)",
+    )
+
+
+def run_ranged_s3(bench):
+    part = min(MB, 256)
+    size = part << 20
+    url, sha, s3_env = bench.s3_object(size)
+    one = "ptex, one connection (PTEX_CONNECTIONS=1)"
+    case(
+        f"{part} MiB from s3s-fs (SigV4, no rate limit), verified",
+        [
+            (one, fetch(url, sha, size), {"PTEX_CONNECTIONS": "1"}),
+            ("ptex, default (parts over up to 8 connections)", fetch(url, sha, size)),
+        ],
+        dict(bench.env, **s3_env),
+        one,
+    )
+
+
+def run_rss(bench):
+    """Each scheme once with ptex's defaults; returns whether every fetch succeeded."""
+    big, slow = MB << 20, SLOW_MB << 20
+    rows = [
+        ("http (nginx)", big, bench.http_file),
+        ("file", big, bench.local_file),
+        ("s3 (s3s-fs)", big, bench.s3_object),
+        ("gs (gcp-storage-emulator)", slow, bench.gcs_object),
+        ("ftp (pyftpdlib)", slow, bench.ftp_file),
+    ]
+    print("\n### Peak RSS of ptex by scheme (one verified fetch each, default settings)\n")
+    print(f"| scheme | size | wall time | peak RSS | at most {RSS_TARGET_KIB // 1024} MiB |")
+    print("|---|---|---|---|---|")
+    ok = True
+    for scheme, size, setup in rows:
+        try:
+            url, sha, extra = setup(size)
+            wall, peak = timed(fetch(url, sha, size), dict(bench.env, **extra))
+            print(f"| {scheme} | {mib(size)} | {wall:.3f} s | {peak / 1024:.1f} MiB | "
+                  f"{'yes' if peak <= RSS_TARGET_KIB else '**no**'} |", flush=True)
+        except BenchError as e:
+            ok = False
+            print(f"| {scheme} | {mib(size)} | failed | | |", flush=True)
+            print(f"bench: {scheme}: {e}", file=sys.stderr)
+    return ok
+
+
+# BENCH_CASES names: what each measures, and its runner (which starts the servers it needs).
+CASES = {
+    "verified": ("BENCH_MB from nginx, verified, to /dev/null; vs curl (| openssl, | sha256sum)", run_verified),
+    "startup": ("200 bytes from nginx (startup cost); vs curl", run_startup),
+    "rate-limited": ("256 MiB (at most BENCH_MB) from nginx at 20 MB/s per connection; vs curl, aria2c", run_rate_limited),
+    "ranged-s3": ("256 MiB (at most BENCH_MB) from s3s-fs; ptex on one connection vs in parts", run_ranged_s3),
+    "rss": ("ptex's peak RSS over http, file, s3, gs, ftp (BENCH_SLOW_MB for gs, ftp)", run_rss),
+}
+
+
+def chosen_cases():
+    wanted = [c.strip() for c in os.environ.get("BENCH_CASES", "").split(",") if c.strip()]
+    unknown = [c for c in wanted if c not in CASES]
+    if unknown:
+        lines = "\n".join(f"  {name:13} {what}" for name, (what, _) in CASES.items())
+        sys.exit(f"bench: unknown BENCH_CASES {', '.join(unknown)}; the cases are:\n{lines}")
+    return [c for c in CASES if not wanted or c in wanted]
+
+
+def on_signal(signum, _frame):
+    # Raise, so that the `finally` below kills the servers and removes the temp dir.
+    raise SystemExit(128 + signum)
 
 
 def main():
-    if not shutil.which("nginx"):
-        sys.exit("bench: nginx is missing (benches/run installs it)")
-    work = tempfile.mkdtemp(prefix="ptex-bench-")
-    # nginx's workers run as an unprivileged user: they must be able to read the files.
-    os.chmod(work, 0o755)
-    www = os.path.join(work, "www")
-    os.makedirs(www, mode=0o755)
-    size = MB << 20
-    big_sha = make_file(os.path.join(www, "big.bin"), size)
-    small_sha = make_file(os.path.join(www, "small.bin"), 200)
-    port = free_port()
-    nginx = start_nginx(work, port)
-    env = dict(os.environ, PTEX_CACHE_DIR=os.path.join(work, "cache"))
+    cases = chosen_cases()
+    if not os.path.exists(PTEX):
+        sys.exit(f"bench: {PTEX} is missing (benches/run builds it)")
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, on_signal)
+    bench = Bench()
+    ok = True
     try:
-        def lift(name, sha, nbytes):
-            path = os.path.join(work, f"{name}.json")
-            with open(path, "w") as f:
-                f.write(
-                    '{"scie": {"lift": {"files": [{"name": "%s", "size": %d, "hash": "%s"}]}},'
-                    ' "ptex": {"%s": "http://127.0.0.1:%d/%s"}}' % (name, nbytes, sha, name, port, name)
-                )
-            return path
-
-        url = f"http://127.0.0.1:{port}/big.bin"
-        big = lift("big.bin", big_sha, size)
-        small = lift("small.bin", small_sha, 200)
-        print(f"# ptex benchmark: {MB} MiB over loopback nginx (sendfile), {os.cpu_count()} cores\n")
+        print(f"# ptex benchmark: loopback servers, {os.cpu_count()} cores\n")
+        print(f"cases: {', '.join(cases)}; BENCH_MB={MB}, BENCH_SLOW_MB={SLOW_MB}, BENCH_RUNS={RUNS}\n")
         size_bytes = os.path.getsize(PTEX)
-        print(f"release ptex: {size_bytes:,} bytes ({size_bytes / ORIGINAL_PTEX_BYTES:.2f} x the original ptex 1.7.0's {ORIGINAL_PTEX_BYTES:,})")
-        case(
-            f"{MB} MiB, verified, to /dev/null",
-            [
-                ("curl -s -o /dev/null (no verification)", f"curl -s -o /dev/null {url}"),
-                ("ptex lift.json big.bin > /dev/null (verified)", f"{PTEX} -s {big} big.bin > /dev/null"),
-                ("curl -s URL | openssl dgst -sha256", f"curl -s {url} | openssl dgst -sha256"),
-                ("curl -s URL | sha256sum", f"curl -s {url} | sha256sum"),
-            ],
-            env,
-            "curl -s -o /dev/null (no verification)",
-        )
-        case(
-            "200 bytes, verified (startup cost)",
-            [
-                ("curl -s -o /dev/null", f"curl -s -o /dev/null http://127.0.0.1:{port}/small.bin"),
-                ("ptex lift.json small.bin", f"{PTEX} -s {small} small.bin > /dev/null"),
-            ],
-            env,
-            "curl -s -o /dev/null",
-        )
-        part = min(MB, 256)
-        part_sha = make_file(os.path.join(www, "part.bin"), part << 20)
-        limited = f"http://127.0.0.1:{port}/limited/part.bin"
-        case(
-            f"{part} MiB from a server limiting each connection to 20 MB/s",
-            [
-                ("curl (one stream)", f"curl -s -o /dev/null {limited}"),
-                (
-                    "aria2c -x8 -s8",
-                    f"cd {work} && aria2c -q -x8 -s8 -k1M --allow-overwrite=true -o got.bin {limited}",
-                ),
-                ("ptex (verified)", f"{PTEX} -s --sha256 {part_sha} {limited} > /dev/null"),
-            ],
-            env,
-            "curl (one stream)",
-        )
+        print(f"release ptex: {size_bytes:,} bytes ({size_bytes / ORIGINAL_PTEX_BYTES:.2f} x the original ptex 1.7.0's {ORIGINAL_PTEX_BYTES:,})", flush=True)
+        for name in cases:
+            ok = CASES[name][1](bench) is not False and ok
+    except BenchError as e:
+        sys.exit(f"bench: {e}")
+    except KeyboardInterrupt:
+        sys.exit("bench: interrupted")
     finally:
-        nginx.terminate()
-        nginx.wait()
-        shutil.rmtree(work, ignore_errors=True)
+        # A second Ctrl-C or SIGTERM must not cut the clean-up short.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)
+        bench.close()
+    sys.exit(0 if ok else 1)
 
 
 if __name__ == "__main__":
