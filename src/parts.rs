@@ -51,14 +51,15 @@ impl Plan {
         state: &Transfer,
         total: Option<u64>,
     ) -> Option<Plan> {
-        let rest = total?.checked_sub(state.verifier.accepted())?;
-        let worth_it = parallel.connections > 1 && rest >= parallel.min_size && rest > 0;
+        let total = total?;
+        let rest = total.checked_sub(state.verifier.accepted())?;
+        let worth_it = parallel.connections > 1 && rest >= parallel.min_size;
         if !worth_it || !download.splittable() || state.validator.is_none() {
             return None;
         }
         let ideal = rest / (parallel.connections as u64 * PARTS_PER_CONNECTION);
         Some(Plan {
-            total: total?,
+            total,
             part_size: ideal.clamp(MIN_PART, MAX_PART),
             connections: parallel.connections,
         })
@@ -322,10 +323,16 @@ async fn fill_span(
         }
         // The response that opened the transfer runs on past this span: only its share.
         let take = chunk.len().min(missing as usize);
-        buffer.extend_from_slice(&chunk[..take]);
         shared.report.progress().advance(take as u64);
-        if buffer.len() >= PART_BUFFER {
-            write(&mut buffer, received)?;
+        // The buffer never grows: fewer, larger allocations keep the heap small.
+        for piece in chunk[..take].chunks(PART_BUFFER) {
+            let room = PART_BUFFER - buffer.len();
+            let (now, later) = piece.split_at(room.min(piece.len()));
+            buffer.extend_from_slice(now);
+            if buffer.len() == PART_BUFFER {
+                write(&mut buffer, received)?;
+                buffer.extend_from_slice(later);
+            }
         }
     };
     // What arrived counts even when the part broke off: a retry asks only for the rest.
