@@ -1,9 +1,9 @@
 //! A stand-in for the `lazy-regex` crate, patched in for suppaftp (the FTP client of
 //! opendal's FTP service). suppaftp parses a handful of FTP replies (PASV, EPSV, SIZE, MDTM)
 //! and `LIST` lines with `lazy_regex!` statics; lazy-regex always brings the full `regex`
-//! engine (about 450 KiB of ptex's binary), while these ASCII patterns need no more than
-//! regex-lite. This crate offers exactly what suppaftp uses: `Lazy`, `Regex` and the
-//! `lazy_regex!` macro.
+//! engine and its Unicode tables (about 1.1 MB of ptex's binary), while these ASCII patterns
+//! need no more than regex-lite. This crate offers exactly what suppaftp uses: `Lazy`,
+//! `Regex` and the `lazy_regex!` macro.
 
 pub use regex_lite::Regex;
 pub use std::sync::LazyLock as Lazy;
