@@ -4,19 +4,28 @@
 use ptex_config::Settings;
 
 use crate::file::FileBackend;
+#[cfg(feature = "ftp")]
+use crate::ftp;
+#[cfg(feature = "gcs")]
+use crate::gcs;
 use crate::http::HttpBackend;
+#[cfg(feature = "s3")]
+use crate::s3;
+#[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
 use crate::store::{Operators, Transports};
-use crate::{
-    Download, FetchError, Part, RequestOptions, ResponseHead, Scheme, Source, ftp, gcs, s3,
-};
+use crate::{Download, FetchError, Part, RequestOptions, ResponseHead, Scheme, Source};
 
 /// Opens sources of every supported scheme.
 pub struct Dispatcher {
     settings: Settings,
     http: Option<HttpBackend>,
+    #[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
     transports: Option<Transports>,
+    #[cfg(feature = "s3")]
     s3: Operators,
+    #[cfg(feature = "gcs")]
     gcs: Operators,
+    #[cfg(feature = "ftp")]
     ftp: Operators,
     file: Option<FileBackend>,
 }
@@ -27,9 +36,13 @@ impl Dispatcher {
         Dispatcher {
             settings,
             http: None,
+            #[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
             transports: None,
+            #[cfg(feature = "s3")]
             s3: Operators::splittable(),
+            #[cfg(feature = "gcs")]
             gcs: Operators::splittable(),
+            #[cfg(feature = "ftp")]
             ftp: Operators::default(),
             file: None,
         }
@@ -77,29 +90,38 @@ impl Dispatcher {
                     self.file = Some(FileBackend::new()?);
                 }
             }
+            #[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
             Scheme::S3 | Scheme::Gs | Scheme::Ftp => {
                 let transports = match &mut self.transports {
                     Some(transports) => transports,
                     slot => slot.insert(Transports::new(settings)?),
                 };
+                #[cfg(any(feature = "s3", feature = "gcs"))]
                 let bucket = source.host();
                 match source.scheme() {
+                    #[cfg(feature = "s3")]
                     Scheme::S3 => {
                         let setup = s3::setup(bucket, &settings.file.s3, transports);
                         self.s3.prepare(bucket, setup).await?;
                     }
+                    #[cfg(feature = "gcs")]
                     Scheme::Gs => {
                         let setup = gcs::setup(bucket, &settings.file.gs, transports);
                         self.gcs.prepare(bucket, setup).await?;
                     }
-                    _ => {
+                    #[cfg(feature = "ftp")]
+                    Scheme::Ftp => {
                         let (server, operator, hint) =
                             ftp::setup(source, settings.credentials.netrc(), transports)?;
                         let setup = async { Ok((operator, hint)) };
                         self.ftp.prepare(&server, setup).await?;
                     }
+                    // `Source::parse` refuses the schemes this build lacks.
+                    scheme => return Err(scheme.not_built()),
                 }
             }
+            #[cfg(not(any(feature = "s3", feature = "gcs", feature = "ftp")))]
+            scheme @ (Scheme::S3 | Scheme::Gs | Scheme::Ftp) => return Err(scheme.not_built()),
         }
         Ok(())
     }
@@ -115,7 +137,6 @@ impl Dispatcher {
         let not_ready = || FetchError::Setup {
             reason: format!("no backend was set up for {source}"),
         };
-        let key = source.object_key();
         match source.scheme() {
             Scheme::Http | Scheme::Https => {
                 let http = self.http.as_ref().ok_or_else(not_ready)?;
@@ -125,12 +146,25 @@ impl Dispatcher {
                 let file = self.file.as_ref().ok_or_else(not_ready)?;
                 file.open(source, part, timeouts).await
             }
-            Scheme::S3 => self.s3.open(source.host(), &key, part, timeouts).await,
-            Scheme::Gs => self.gcs.open(source.host(), &key, part, timeouts).await,
+            #[cfg(feature = "s3")]
+            Scheme::S3 => {
+                let key = source.object_key();
+                self.s3.open(source.host(), &key, part, timeouts).await
+            }
+            #[cfg(feature = "gcs")]
+            Scheme::Gs => {
+                let key = source.object_key();
+                self.gcs.open(source.host(), &key, part, timeouts).await
+            }
+            #[cfg(feature = "ftp")]
             Scheme::Ftp => {
                 let server = ftp::key(source, self.settings.credentials.netrc());
-                self.ftp.open(&server, &key, part, timeouts).await
+                self.ftp
+                    .open(&server, &source.object_key(), part, timeouts)
+                    .await
             }
+            #[cfg(not(all(feature = "s3", feature = "gcs", feature = "ftp")))]
+            scheme => Err(scheme.not_built()),
         }
     }
 }

@@ -18,8 +18,17 @@ pub enum FetchError {
     #[error("invalid URL {url}: {reason}")]
     InvalidUrl { url: String, reason: String },
     /// The URL's scheme is not one ptex speaks.
-    #[error("unsupported URL scheme `{scheme}` (supported: {})", crate::Scheme::SUPPORTED.join(", "))]
+    #[error("unsupported URL scheme `{scheme}` (supported: {})", crate::Scheme::supported().collect::<Vec<_>>().join(", "))]
     UnsupportedScheme { scheme: String },
+    /// ptex speaks the URL's scheme, but this build was made without it.
+    #[error(
+        "this ptex was built without support for `{scheme}://` URLs (cargo feature `{feature}`); \
+         use a build with default features"
+    )]
+    SchemeNotBuilt {
+        scheme: &'static str,
+        feature: &'static str,
+    },
     /// A request header given by the user cannot be sent.
     #[error("invalid header {header:?}: {reason}")]
     InvalidHeader { header: String, reason: String },

@@ -2,17 +2,21 @@
 //! a URL; the [`Dispatcher`] opens it with the backend of its scheme and hands back a
 //! [`Download`] that streams the body. Hashing, size caps, retries and fallback live in the
 //! binary and are written once for every scheme. This crate never prints and never reads
-//! the command line.
+//! the command line. `http(s)://` and `file://` are always built in; `s3://`, `gs://` and
+//! `ftp://` each come with the cargo feature `s3`, `gcs` or `ftp` (all on by default).
 
 mod dispatch;
 mod download;
 mod error;
 mod file;
+#[cfg(feature = "ftp")]
 mod ftp;
+#[cfg(feature = "gcs")]
 mod gcs;
 mod http;
 mod redact;
 mod request;
+#[cfg(feature = "s3")]
 mod s3;
 mod source;
 mod store;

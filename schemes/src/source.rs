@@ -24,19 +24,53 @@ pub enum Scheme {
 }
 
 impl Scheme {
-    /// Every supported scheme, as written in URLs.
-    pub const SUPPORTED: &'static [&'static str] = &["http", "https", "s3", "gs", "file", "ftp"];
+    /// Every scheme ptex knows, as written in URLs.
+    const NAMES: [(&'static str, Scheme); 6] = [
+        ("http", Scheme::Http),
+        ("https", Scheme::Https),
+        ("s3", Scheme::S3),
+        ("gs", Scheme::Gs),
+        ("file", Scheme::File),
+        ("ftp", Scheme::Ftp),
+    ];
 
-    fn from_name(name: &str) -> Option<Scheme> {
-        match name {
-            "http" => Some(Scheme::Http),
-            "https" => Some(Scheme::Https),
-            "s3" => Some(Scheme::S3),
-            "gs" => Some(Scheme::Gs),
-            "file" => Some(Scheme::File),
-            "ftp" => Some(Scheme::Ftp),
+    /// The schemes this build of ptex can fetch from, as written in URLs.
+    pub fn supported() -> impl Iterator<Item = &'static str> {
+        Scheme::NAMES
+            .into_iter()
+            .filter(|(_, scheme)| scheme.missing_feature().is_none())
+            .map(|(name, _)| name)
+    }
+
+    /// The cargo feature this scheme needs, when this build was made without it.
+    pub fn missing_feature(self) -> Option<&'static str> {
+        match self {
+            Scheme::S3 if !cfg!(feature = "s3") => Some("s3"),
+            Scheme::Gs if !cfg!(feature = "gcs") => Some("gcs"),
+            Scheme::Ftp if !cfg!(feature = "ftp") => Some("ftp"),
             _ => None,
         }
+    }
+
+    /// The error for a scheme this build lacks: it names the scheme and the missing feature.
+    pub(crate) fn not_built(self) -> FetchError {
+        FetchError::SchemeNotBuilt {
+            scheme: self.name(),
+            feature: self.missing_feature().unwrap_or("default"),
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Scheme> {
+        Scheme::NAMES
+            .into_iter()
+            .find_map(|(known, scheme)| (known == name).then_some(scheme))
+    }
+
+    fn name(self) -> &'static str {
+        Scheme::NAMES
+            .into_iter()
+            .find_map(|(name, scheme)| (scheme == self).then_some(name))
+            .unwrap_or_default()
     }
 }
 
@@ -58,6 +92,9 @@ impl Source {
             Scheme::from_name(url.scheme()).ok_or_else(|| FetchError::UnsupportedScheme {
                 scheme: url.scheme().to_string(),
             })?;
+        if scheme.missing_feature().is_some() {
+            return Err(scheme.not_built());
+        }
         let invalid = |reason: &str| FetchError::InvalidUrl {
             url: redact_url(text),
             reason: reason.to_string(),
@@ -183,7 +220,33 @@ mod tests {
     fn unsupported_scheme_lists_the_supported_ones() {
         let err = Source::parse("gopher://h/x").unwrap_err().to_string();
         assert!(err.contains("gopher"), "{err}");
-        assert!(err.contains("http, https, s3, gs, file, ftp"), "{err}");
+        let all = cfg!(all(feature = "s3", feature = "gcs", feature = "ftp"));
+        let listed = if all {
+            "http, https, s3, gs, file, ftp"
+        } else {
+            "http, https"
+        };
+        assert!(err.contains(listed), "{err}");
+    }
+
+    #[test]
+    fn schemes_left_out_of_the_build_say_so() {
+        for (url, name, built) in [
+            ("s3://bkt/k", "s3", cfg!(feature = "s3")),
+            ("gs://bkt/o", "gs", cfg!(feature = "gcs")),
+            ("ftp://h/f", "ftp", cfg!(feature = "ftp")),
+        ] {
+            match Source::parse(url) {
+                Ok(_) => assert!(built, "{url}"),
+                Err(e @ FetchError::SchemeNotBuilt { .. }) => {
+                    let message = e.to_string();
+                    assert!(!built, "{url}");
+                    assert!(message.contains(&format!("`{name}://`")), "{message}");
+                    assert!(message.contains("built without"), "{message}");
+                }
+                Err(e) => panic!("{url}: {e}"),
+            }
+        }
     }
 
     #[test]
@@ -199,6 +262,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(all(feature = "s3", feature = "gcs"))]
     fn object_stores_need_a_bucket_and_a_key() {
         let s = Source::parse("s3://corp-artifacts/pbs/a%2Bb.tar.gz").unwrap();
         assert_eq!((s.scheme(), s.host()), (Scheme::S3, "corp-artifacts"));

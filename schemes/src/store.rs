@@ -2,31 +2,42 @@
 //! an object (stat, then a streaming read of exactly its length), and sorting opendal's
 //! errors into our vocabulary.
 
+#[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use opendal::{ErrorKind, HttpTransporter, OperationContext, Operator};
+use opendal::{ErrorKind, Operator};
+#[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
+use opendal::{HttpTransporter, OperationContext};
+#[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
 use opendal_http_transport_reqwest::ReqwestTransport;
-use ptex_config::{Settings, Timeouts};
+#[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
+use ptex_config::Settings;
+use ptex_config::Timeouts;
 
 use crate::{Download, FetchError, Part};
 
 /// How long a credential or region probe (instance metadata, region detection) may take in
 /// all: when no metadata service exists, ptex must not hang on it.
+#[cfg(any(feature = "s3", feature = "gcs"))]
 pub(crate) const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The reqwest clients opendal's services use.
+#[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
 #[derive(Clone)]
 pub(crate) struct Transports {
     /// For object reads: the user's timeouts.
     pub(crate) main: HttpTransporter,
     /// For probes that may have nobody listening (metadata services): short timeouts, no
     /// redirects.
+    #[cfg(feature = "s3")]
     pub(crate) probe: HttpTransporter,
     /// The same client, for ptex's own probes (region detection).
+    #[cfg(feature = "s3")]
     pub(crate) probe_client: reqwest::Client,
 }
 
+#[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
 impl Transports {
     pub(crate) fn new(settings: &Settings) -> Result<Transports, FetchError> {
         let build = |builder: reqwest::ClientBuilder| {
@@ -36,6 +47,7 @@ impl Transports {
         };
         let main = build(crate::http::client_builder(settings).redirect(redirect_policy()))?;
         // Each client loads the trusted roots: build the probe client once, share it.
+        #[cfg(feature = "s3")]
         let probe_client = build(
             crate::http::client_builder(settings)
                 .connect_timeout(PROBE_TIMEOUT / 2)
@@ -45,7 +57,9 @@ impl Transports {
         let transport = |client| HttpTransporter::new(ReqwestTransport::new(client));
         Ok(Transports {
             main: transport(main),
+            #[cfg(feature = "s3")]
             probe: transport(probe_client.clone()),
+            #[cfg(feature = "s3")]
             probe_client,
         })
     }
@@ -58,6 +72,7 @@ impl Transports {
 
 /// Operators set up once per run (one per bucket, or per FTP server and user), each with
 /// the hint its access-denied errors carry.
+#[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
 #[derive(Default)]
 pub(crate) struct Operators {
     set_up: HashMap<String, (Operator, Arc<str>)>,
@@ -65,8 +80,10 @@ pub(crate) struct Operators {
     splittable: bool,
 }
 
+#[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
 impl Operators {
     /// Operators of a service whose objects may be fetched in concurrent parts.
+    #[cfg(any(feature = "s3", feature = "gcs"))]
     pub(crate) fn splittable() -> Operators {
         Operators {
             splittable: true,
@@ -120,6 +137,7 @@ pub(crate) struct Object<'a> {
 /// opendal's services rely on the transport following redirects. They follow ours: http(s)
 /// only, never https -> http, at most 10; reqwest drops Authorization when one leaves the
 /// host.
+#[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
 fn redirect_policy() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
         let downgrade = attempt
