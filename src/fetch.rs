@@ -4,7 +4,9 @@
 //! with a ranged request guarded by the response's validator; sources never share a spool
 //! file, so bytes of two sources (or two versions of a file) are never mixed.
 
+use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
@@ -216,7 +218,8 @@ fn random_fraction() -> f64 {
     (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// How often buffered spool bytes are handed to the file during a transfer.
+/// How often a slow transfer's bytes go to the spool file (and, while concurrent parts fill
+/// it, the note of how much of it is good is brought up to date).
 pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 
 /// A transfer in progress: the spool file, the verifier that has seen every byte in it, and
@@ -320,13 +323,34 @@ async fn attempt(
     let progress = report.progress();
     progress.start(total);
     progress.advance(offset);
-    match Plan::new(&limits.parallel, &download, state, total) {
+    let timeouts = &limits.timeouts;
+    // Sized for the link: one connection first; parts only if it turns out slow and enough
+    // is left.
+    let mut download = download;
+    let splittable = Plan::new(&limits.parallel, &download, state, total).is_some();
+    let probe = splittable.then(|| tokio::time::Instant::now() + limits.parallel.probe);
+    let from = state.verifier.accepted();
+    let started = tokio::time::Instant::now();
+    if receive(&mut download, state, timeouts, progress, probe).await? == Received::All {
+        return finish(source, state, offset, report);
+    }
+    let seconds = started.elapsed().as_secs_f64().max(1e-6);
+    let rate = (state.verifier.accepted() - from) as f64 / seconds;
+    let at_once = limits.parallel.probe.is_zero();
+    let plan = Plan::new(&limits.parallel, &download, state, total)
+        .filter(|_| at_once || rate < FAST_CONNECTION);
+    match plan {
         Some(plan) => {
+            let why = match at_once {
+                true => "PTEX_SPLIT_AFTER is 0".to_string(),
+                false => format!("one connection gave {:.1} MB/s", rate / 1e6),
+            };
             report.info(format_args!(
-                "{source}: fetching {} bytes in {} parts over up to {} connections",
-                plan.total() - offset,
-                plan.count(offset),
-                plan.connections()
+                "{source}: fetching the last {} bytes in {} parts over up to {} connections \
+                 ({why})",
+                plan.total() - state.verifier.accepted(),
+                plan.count(state.verifier.accepted()),
+                plan.connections(),
             ));
             let shared = parts::Shared {
                 dispatcher,
@@ -337,8 +361,21 @@ async fn attempt(
             };
             parts::receive(&shared, download, state, &plan).await?;
         }
-        None => receive(download, state, &limits.timeouts, progress).await?,
+        None => {
+            receive(&mut download, state, timeouts, progress, None).await?;
+        }
     }
+    finish(source, state, offset, report)
+}
+
+/// The verdict on a transfer whose bytes all arrived (`offset` of them in an earlier
+/// attempt or run).
+fn finish(
+    source: &Source,
+    state: &mut Transfer,
+    offset: u64,
+    report: &Reporter,
+) -> Result<Verified, Failure> {
     let verifier = std::mem::replace(&mut state.verifier, Verifier::new(Expected::default()));
     let verified = match verifier.finish() {
         Ok(verified) => verified,
@@ -361,30 +398,87 @@ async fn attempt(
     Ok(verified)
 }
 
-/// Receives the rest of `download` in order, through the verifier into the spool file.
+/// A connection faster than this (bytes per second) is left alone: on such a link more
+/// connections only add work.
+const FAST_CONNECTION: f64 = 64.0 * 1024.0 * 1024.0;
+
+/// How far [`receive`] got.
+#[derive(PartialEq)]
+enum Received {
+    All,
+    /// It stopped at the deadline, the body not yet over.
+    Paused,
+}
+
+/// Bytes gathered before they are written to the spool file and handed to the verifier.
+const SPOOL_BUFFER: usize = 256 * 1024;
+
+/// Receives the rest of `download` in order (or what comes before `until`), into the spool
+/// file and on to the verifier. Every network buffer is let go of at once (the hasher
+/// reads the bytes back from the file), so the client reuses its buffers.
 async fn receive(
-    mut download: Download,
+    download: &mut Download,
     state: &mut Transfer,
     timeouts: &Timeouts,
     progress: &Progress,
-) -> Result<(), Failure> {
+    until: Option<tokio::time::Instant>,
+) -> Result<Received, Failure> {
+    let file = state.spool.handle().map_err(|e| state.spool_error(e))?;
     let mut floor = SpeedFloor::new(timeouts);
+    let mut buffer = Vec::with_capacity(SPOOL_BUFFER);
     let mut checkpoint = tokio::time::Instant::now();
-    while let Some(chunk) = download.chunk().await? {
-        floor.check(chunk.len())?;
-        state.verifier.update(chunk.clone())?;
-        if let Err(e) = state.spool.write(&chunk) {
-            return Err(state.spool_error(e));
+    let outcome = loop {
+        if until.is_some_and(|until| tokio::time::Instant::now() >= until) {
+            break Ok(Received::Paused);
         }
-        // About once a second the bytes go to the file, for a later run to continue.
-        if checkpoint.elapsed() >= CHECKPOINT_EVERY {
-            if let Err(e) = state.spool.flush() {
-                return Err(state.spool_error(e));
-            }
-            checkpoint = tokio::time::Instant::now();
+        let chunk = match download.chunk().await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break Ok(Received::All),
+            Err(err) => break Err(err.into()),
+        };
+        if let Err(failure) = floor.check(chunk.len()) {
+            break Err(failure);
         }
         progress.advance(chunk.len() as u64);
+        // The buffer never grows: fewer, larger allocations keep the heap small.
+        for piece in chunk.chunks(SPOOL_BUFFER) {
+            let room = SPOOL_BUFFER - buffer.len();
+            let (now, later) = piece.split_at(room.min(piece.len()));
+            buffer.extend_from_slice(now);
+            if buffer.len() == SPOOL_BUFFER {
+                spool_buffer(state, &file, &mut buffer)?;
+                buffer.extend_from_slice(later);
+            }
+        }
+        // A slow transfer still reaches the file about once a second, for a later run to
+        // continue if this one is killed.
+        if checkpoint.elapsed() >= CHECKPOINT_EVERY {
+            spool_buffer(state, &file, &mut buffer)?;
+            checkpoint = tokio::time::Instant::now();
+        }
+    };
+    // What arrived counts even when the transfer broke off: a retry continues after it.
+    spool_buffer(state, &file, &mut buffer)?;
+    outcome
+}
+
+/// Appends `buffer` to the spool file and hands its bytes to the verifier.
+fn spool_buffer(
+    state: &mut Transfer,
+    file: &Arc<File>,
+    buffer: &mut Vec<u8>,
+) -> Result<(), Failure> {
+    if buffer.is_empty() {
+        return Ok(());
     }
+    if let Err(e) = state.spool.write(buffer) {
+        return Err(state.spool_error(e));
+    }
+    let start = state.verifier.accepted();
+    state
+        .verifier
+        .update_from_file(file, start, buffer.len() as u64)?;
+    buffer.clear();
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 //! name only by an atomic rename after verification.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -13,13 +13,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// The end of every spool file name.
 const SUFFIX: &str = ".ptex-part";
 
-/// Bytes buffered before a write to the spool file.
-const WRITE_BUFFER: usize = 256 * 1024;
-
 /// A temporary file being filled; deleted on drop unless persisted.
 pub struct Spool {
     path: PathBuf,
-    writer: Option<BufWriter<File>>,
+    /// Unbuffered: whoever writes gathers the bytes first, and reads them back to hash them.
+    file: Option<File>,
     /// For a shared spool: where the source and validator of its bytes are noted.
     note: Option<PathBuf>,
 }
@@ -55,7 +53,7 @@ impl Spool {
             .open(&path)?;
         Ok(Spool {
             path,
-            writer: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            file: Some(file),
             note: None,
         })
     }
@@ -117,7 +115,7 @@ impl Spool {
         }
         let spool = Spool {
             path,
-            writer: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            file: Some(file),
             note: Some(note),
         };
         Ok(Some((spool, leftover.filter(|l| l.len > 0))))
@@ -137,37 +135,18 @@ impl Spool {
         std::fs::rename(&temp, note)
     }
 
-    /// A handle on the file for writing and reading at offsets (concurrent parts), with
-    /// everything buffered handed to the file first.
+    /// A handle on the file for reading (to hash what was written) and writing at offsets
+    /// (concurrent parts).
     pub fn handle(&mut self) -> io::Result<Arc<File>> {
-        let writer = self.writer_mut()?;
-        writer.flush()?;
-        Ok(Arc::new(writer.get_ref().try_clone()?))
+        Ok(Arc::new(self.file_mut()?.try_clone()?))
     }
 
     /// Cuts the file to its first `len` bytes, the only ones known good, and appends after
     /// them from now on (concurrent parts may have left bytes further on).
     pub fn truncate(&mut self, len: u64) -> io::Result<()> {
-        let writer = self.writer_mut()?;
-        writer.flush()?;
-        let file = writer.get_mut();
+        let file = self.file_mut()?;
         file.set_len(len)?;
         file.seek(SeekFrom::Start(len))?;
-        Ok(())
-    }
-
-    /// Reads back the bytes already in the file, from the start, into `sink`; leaves the
-    /// file positioned at its end for appending.
-    pub fn replay(&mut self, mut sink: impl FnMut(&[u8]) -> bool) -> io::Result<()> {
-        let file = self.reader()?;
-        let mut buffer = vec![0u8; 256 * 1024];
-        loop {
-            let n = std::io::Read::read(file, &mut buffer)?;
-            if n == 0 || !sink(&buffer[..n]) {
-                break;
-            }
-        }
-        file.seek(SeekFrom::End(0))?;
         Ok(())
     }
 
@@ -181,15 +160,10 @@ impl Spool {
         &self.path
     }
 
-    /// Appends bytes.
+    /// Appends bytes (straight to the file: a run killed later leaves them behind for the
+    /// next run to continue).
     pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.writer_mut()?.write_all(bytes)
-    }
-
-    /// Hands buffered bytes to the file, so a run killed later leaves them behind for the
-    /// next run to continue.
-    pub fn flush(&mut self) -> io::Result<()> {
-        self.writer_mut()?.flush()
+        self.file_mut()?.write_all(bytes)
     }
 
     /// Empties the file, to be filled again from the start.
@@ -197,19 +171,15 @@ impl Spool {
         if let Some(note) = &self.note {
             let _ = std::fs::remove_file(note);
         }
-        let writer = self.writer_mut()?;
-        writer.flush()?;
-        let file = writer.get_mut();
+        let file = self.file_mut()?;
         file.set_len(0)?;
         file.seek(SeekFrom::Start(0))?;
         Ok(())
     }
 
-    /// Flushes and rewinds the file for reading it back from the start.
+    /// Rewinds the file for reading it back from the start.
     pub fn reader(&mut self) -> io::Result<&mut File> {
-        let writer = self.writer_mut()?;
-        writer.flush()?;
-        let file = writer.get_mut();
+        let file = self.file_mut()?;
         file.seek(SeekFrom::Start(0))?;
         Ok(file)
     }
@@ -225,12 +195,10 @@ impl Spool {
         let _ = std::fs::remove_file(note);
         std::fs::remove_file(&self.path)?;
         self.path = PathBuf::new();
-        let writer = self.writer_mut()?;
-        writer.flush()?;
-        writer.get_ref().unlock()
+        self.file_mut()?.unlock()
     }
 
-    /// Flushes the file to disk and renames it to `target`, replacing whatever was there
+    /// Syncs the file to disk and renames it to `target`, replacing whatever was there
     /// (a symlink is replaced, never written through).
     pub fn persist(mut self, target: &Path) -> io::Result<()> {
         if self.path.as_os_str().is_empty() {
@@ -238,16 +206,15 @@ impl Spool {
             let dir = target.parent().filter(|d| !d.as_os_str().is_empty());
             let name = target.file_name().unwrap_or_default().to_string_lossy();
             let mut copy = Spool::create(dir.unwrap_or(Path::new(".")), &name)?;
-            io::copy(self.reader()?, copy.writer_mut()?)?;
+            io::copy(self.reader()?, copy.file_mut()?)?;
             return copy.persist(target);
         }
-        let mut writer = self
-            .writer
+        let file = self
+            .file
             .take()
             .ok_or_else(|| io::Error::other("spool file already closed"))?;
-        writer.flush()?;
-        writer.get_mut().sync_all()?;
-        drop(writer);
+        file.sync_all()?;
+        drop(file);
         match std::fs::rename(&self.path, target) {
             Ok(()) => {
                 // Nothing left to clean up.
@@ -258,8 +225,8 @@ impl Spool {
         }
     }
 
-    fn writer_mut(&mut self) -> io::Result<&mut BufWriter<File>> {
-        self.writer
+    fn file_mut(&mut self) -> io::Result<&mut File> {
+        self.file
             .as_mut()
             .ok_or_else(|| io::Error::other("spool file already closed"))
     }
@@ -317,7 +284,7 @@ impl Watch {
     pub fn into_spool(self) -> Spool {
         Spool {
             path: PathBuf::new(),
-            writer: Some(BufWriter::with_capacity(WRITE_BUFFER, self.file)),
+            file: Some(self.file),
             note: None,
         }
     }
@@ -441,7 +408,6 @@ mod tests {
         );
         first.write(b"hello").unwrap();
         first.note("key", "\"v1\"", None).unwrap();
-        first.reader().unwrap();
         // Simulate a killed run: the handle closes, the files stay.
         first.path = PathBuf::new();
         first.note = None;
@@ -449,14 +415,6 @@ mod tests {
         let (mut second, leftover) = Spool::claim(dir.path(), &sha).unwrap().unwrap();
         let leftover = leftover.unwrap();
         assert_eq!((leftover.len, leftover.source_key.as_str()), (5, "key"));
-        let mut seen = Vec::new();
-        second
-            .replay(|b| {
-                seen.extend_from_slice(b);
-                true
-            })
-            .unwrap();
-        assert_eq!(seen, b"hello");
         second.write(b" world").unwrap();
         let mut all = String::new();
         std::io::Read::read_to_string(second.reader().unwrap(), &mut all).unwrap();
@@ -472,7 +430,6 @@ mod tests {
         let (mut first, _) = Spool::claim(dir.path(), &sha).unwrap().unwrap();
         first.write(b"hello, parts").unwrap();
         first.note("key", "\"v1\"", Some(5)).unwrap();
-        first.flush().unwrap();
         first.path = PathBuf::new();
         first.note = None;
         drop(first);
@@ -491,7 +448,6 @@ mod tests {
         let watch = Watch::open(dir.path(), &sha).unwrap();
         assert!(!watch.released());
         holder.write(b"whole file").unwrap();
-        holder.flush().unwrap();
         assert_eq!(watch.progress().unwrap().0, 10);
         drop(holder);
         assert!(watch.released());
@@ -517,7 +473,6 @@ mod tests {
         let (mut spool, leftover) = Spool::claim(dir.path(), &sha).unwrap().unwrap();
         assert!(leftover.is_none());
         spool.write(b"new").unwrap();
-        spool.flush().unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"keep");
         assert!(!link.symlink_metadata().unwrap().file_type().is_symlink());
         drop(spool);

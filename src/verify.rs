@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 /// A sha256 digest as 64 lowercase hex digits.
@@ -82,18 +81,18 @@ pub enum VerifyError {
     },
 }
 
-/// Counts and hashes a byte stream against an expectation. Counting (and so the size cap)
-/// happens as bytes arrive; hashing runs on a thread of its own, so it overlaps receiving
-/// and spooling instead of adding to them.
+/// Counts and hashes a file's bytes against an expectation, as they land in the spool file.
+/// Counting (and so the size cap) happens as bytes are handed over; hashing runs on a thread
+/// of its own that reads them back from the file (from the page cache), so it overlaps
+/// receiving instead of adding to it, and holds on to no network buffer.
 pub struct Verifier {
     expected: Expected,
     hasher: Hasher,
     count: u64,
 }
 
-/// Pieces queued for the hashing thread at most, and the largest piece: together they bound
-/// the memory held for hashing (2 MiB); beyond that, receiving waits for the hasher.
-const HASH_QUEUE: usize = 8;
+/// Regions queued for the hashing thread at most, and the most it reads at once.
+const HASH_QUEUE: usize = 64;
 const HASH_PIECE: usize = 256 * 1024;
 
 enum Hasher {
@@ -101,7 +100,7 @@ enum Hasher {
     Inline(Sha256),
     /// Hashing in a thread of its own, fed through a bounded queue.
     Thread {
-        queue: SyncSender<Piece>,
+        queue: SyncSender<Region>,
         worker: JoinHandle<Result<Sha256, String>>,
     },
     /// Hashing stopped (the thread is gone, or the spool file could not be read back): no
@@ -109,51 +108,41 @@ enum Hasher {
     Lost(String),
 }
 
-/// What the hasher is given: bytes, or where in a file to read them (bytes that were
-/// written there out of order, by concurrent parts).
-enum Piece {
-    Bytes(Bytes),
-    File {
-        file: Arc<File>,
-        start: u64,
-        len: u64,
-    },
+/// Bytes to hash: `len` of them in `file`, from `start`.
+struct Region {
+    file: Arc<File>,
+    start: u64,
+    len: u64,
 }
 
-impl Piece {
-    fn hash_into(self, sha: &mut Sha256) -> Result<(), String> {
-        match self {
-            Piece::Bytes(bytes) => {
-                sha.update(&bytes);
-                Ok(())
-            }
-            Piece::File { file, start, len } => {
-                let mut buffer = vec![0u8; HASH_PIECE];
-                let mut done = 0;
-                while done < len {
-                    let want = buffer.len().min((len - done) as usize);
-                    let read = &mut buffer[..want];
-                    file.read_exact_at(read, start + done)
-                        .map_err(|e| format!("cannot read back the spool file: {e}"))?;
-                    sha.update(&*read);
-                    done += want as u64;
-                }
-                Ok(())
-            }
+impl Region {
+    fn hash_into(self, sha: &mut Sha256, buffer: &mut Vec<u8>) -> Result<(), String> {
+        buffer.resize(HASH_PIECE, 0);
+        let mut done = 0;
+        while done < self.len {
+            let want = buffer.len().min((self.len - done) as usize);
+            let read = &mut buffer[..want];
+            self.file
+                .read_exact_at(read, self.start + done)
+                .map_err(|e| format!("cannot read back the spool file: {e}"))?;
+            sha.update(&*read);
+            done += want as u64;
         }
+        Ok(())
     }
 }
 
 impl Hasher {
-    fn update(&mut self, piece: Piece) {
+    fn update(&mut self, region: Region) {
         if let Hasher::Inline(sha) = self {
-            let (queue, pieces) = sync_channel::<Piece>(HASH_QUEUE);
+            let (queue, regions) = sync_channel::<Region>(HASH_QUEUE);
             let mut theirs = sha.clone();
             let started = std::thread::Builder::new()
                 .name("ptex-sha256".to_string())
                 .spawn(move || {
-                    for piece in pieces {
-                        piece.hash_into(&mut theirs)?;
+                    let mut buffer = Vec::new();
+                    for region in regions {
+                        region.hash_into(&mut theirs, &mut buffer)?;
                     }
                     Ok(theirs)
                 });
@@ -163,20 +152,8 @@ impl Hasher {
             }
         }
         let sent = match self {
-            Hasher::Inline(sha) => piece.hash_into(sha),
-            Hasher::Thread { queue, .. } => match piece {
-                Piece::Bytes(bytes) => {
-                    let mut start = 0;
-                    let mut sent = Ok(());
-                    while start < bytes.len() && sent.is_ok() {
-                        let end = bytes.len().min(start + HASH_PIECE);
-                        sent = queue.send(Piece::Bytes(bytes.slice(start..end)));
-                        start = end;
-                    }
-                    sent.map_err(|_| String::new())
-                }
-                file => queue.send(file).map_err(|_| String::new()),
-            },
+            Hasher::Inline(sha) => region.hash_into(sha, &mut Vec::new()),
+            Hasher::Thread { queue, .. } => queue.send(region).map_err(|_| String::new()),
             Hasher::Lost(_) => Ok(()),
         };
         if let Err(reason) = sent {
@@ -237,16 +214,9 @@ impl Verifier {
         }
     }
 
-    /// Accepts the next bytes; fails as soon as they run past the expected size, so at most
-    /// one chunk beyond it is ever received.
-    pub fn update(&mut self, bytes: Bytes) -> Result<(), VerifyError> {
-        self.count(bytes.len() as u64)?;
-        self.hasher.update(Piece::Bytes(bytes));
-        Ok(())
-    }
-
-    /// Accepts the next `len` bytes as they stand in `file` from `start` (bytes that arrived
-    /// out of order and waited there); the hasher reads them back.
+    /// Accepts the next `len` bytes, which stand in `file` from `start` (in order: the
+    /// bytes before them were accepted before); fails as soon as they run past the expected
+    /// size. The hasher reads them back.
     pub fn update_from_file(
         &mut self,
         file: &Arc<File>,
@@ -255,7 +225,7 @@ impl Verifier {
     ) -> Result<(), VerifyError> {
         self.count(len)?;
         let file = file.clone();
-        self.hasher.update(Piece::File { file, start, len });
+        self.hasher.update(Region { file, start, len });
         Ok(())
     }
 
@@ -309,11 +279,49 @@ mod tests {
         }
     }
 
+    /// A verifier over a spool file of its own: `feed` appends bytes there and hands them on.
+    struct Fed {
+        verifier: Verifier,
+        file: Arc<File>,
+        len: u64,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Fed {
+        fn new(expected: Expected) -> Fed {
+            let dir = tempfile::tempdir().unwrap();
+            let file = File::options()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(dir.path().join("spool"))
+                .unwrap();
+            Fed {
+                verifier: Verifier::new(expected),
+                file: Arc::new(file),
+                len: 0,
+                _dir: dir,
+            }
+        }
+
+        fn feed(&mut self, bytes: &[u8]) -> Result<(), VerifyError> {
+            self.file.write_all_at(bytes, self.len).unwrap();
+            let start = self.len;
+            self.len += bytes.len() as u64;
+            self.verifier
+                .update_from_file(&self.file, start, bytes.len() as u64)
+        }
+
+        fn finish(self) -> Result<Verified, VerifyError> {
+            self.verifier.finish()
+        }
+    }
+
     #[test]
     fn accepts_matching_bytes_in_chunks() {
-        let mut v = Verifier::new(expect(5, HELLO_SHA256));
-        v.update(Bytes::from_static(b"he")).unwrap();
-        v.update(Bytes::from_static(b"llo")).unwrap();
+        let mut v = Fed::new(expect(5, HELLO_SHA256));
+        v.feed(b"he").unwrap();
+        v.feed(b"llo").unwrap();
         let done = v.finish().unwrap();
         assert_eq!(done.size, 5);
         assert_eq!(done.sha256.to_string(), HELLO_SHA256);
@@ -321,28 +329,27 @@ mod tests {
 
     #[test]
     fn flipped_byte_is_a_sha256_mismatch() {
-        let mut v = Verifier::new(expect(5, HELLO_SHA256));
-        v.update(Bytes::from_static(b"hellO")).unwrap();
+        let mut v = Fed::new(expect(5, HELLO_SHA256));
+        v.feed(b"hellO").unwrap();
         let err = v.finish().unwrap_err().to_string();
         assert!(err.starts_with("sha256 mismatch: expected 2cf24d"), "{err}");
     }
 
     #[test]
     fn stops_past_the_expected_size() {
-        let mut v = Verifier::new(expect(5, HELLO_SHA256));
-        v.update(Bytes::from_static(b"hello")).unwrap();
-        assert!(matches!(
-            v.update(Bytes::from_static(b"!")),
-            Err(VerifyError::TooLarge { .. })
-        ));
+        let mut v = Fed::new(expect(5, HELLO_SHA256));
+        v.feed(b"hello").unwrap();
+        assert!(matches!(v.feed(b"!"), Err(VerifyError::TooLarge { .. })));
     }
 
     #[test]
     fn short_body_and_declared_length() {
-        let mut v = Verifier::new(expect(5, HELLO_SHA256));
-        assert!(v.check_declared(Some(6)).is_err());
-        assert!(v.check_declared(Some(5)).is_ok() && v.check_declared(None).is_ok());
-        v.update(Bytes::from_static(b"hell")).unwrap();
+        let mut v = Fed::new(expect(5, HELLO_SHA256));
+        assert!(v.verifier.check_declared(Some(6)).is_err());
+        assert!(
+            v.verifier.check_declared(Some(5)).is_ok() && v.verifier.check_declared(None).is_ok()
+        );
+        v.feed(b"hell").unwrap();
         assert!(matches!(
             v.finish(),
             Err(VerifyError::Size { actual: 4, .. })
@@ -351,8 +358,8 @@ mod tests {
 
     #[test]
     fn unknown_expectations_still_hash() {
-        let mut v = Verifier::new(Expected::default());
-        v.update(Bytes::from_static(b"hello")).unwrap();
+        let mut v = Fed::new(Expected::default());
+        v.feed(b"hello").unwrap();
         assert_eq!(v.finish().unwrap().sha256.to_string(), HELLO_SHA256);
     }
 
@@ -360,17 +367,26 @@ mod tests {
     fn large_chunks_hash_the_same_on_the_hashing_thread() {
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
         let expected = Sha256Hex::digest(&data);
-        let mut v = Verifier::new(Expected {
+        let mut v = Fed::new(Expected {
             size: Some(data.len() as u64),
             sha256: Some(expected.clone()),
         });
         // One piece larger than HASH_PIECE, then many small ones.
-        v.update(Bytes::copy_from_slice(&data[..1_000_000]))
-            .unwrap();
+        v.feed(&data[..1_000_000]).unwrap();
         for piece in data[1_000_000..].chunks(4096) {
-            v.update(Bytes::copy_from_slice(piece)).unwrap();
+            v.feed(piece).unwrap();
         }
         assert_eq!(v.finish().unwrap().sha256, expected);
+    }
+
+    #[test]
+    fn a_spool_file_that_cannot_be_read_back_gives_no_digest() {
+        let mut v = Fed::new(expect(5, HELLO_SHA256));
+        // Bytes said to be where the file has none.
+        let file = v.file.clone();
+        v.verifier.update_from_file(&file, 100, 5).unwrap();
+        let err = v.finish().unwrap_err().to_string();
+        assert!(err.contains("cannot read back the spool file"), "{err}");
     }
 
     #[test]

@@ -113,6 +113,8 @@ pub struct Network {
     pub connections: Option<u64>,
     /// Bytes (`PTEX_SPLIT_SIZE`).
     pub split_size: Option<u64>,
+    /// Seconds; 0 allowed (`PTEX_SPLIT_AFTER`).
+    pub split_after: Option<f64>,
 }
 
 impl Network {
@@ -133,12 +135,18 @@ impl Network {
                 ));
             }
         }
-        if let Some(v) = self.retry_backoff
-            && !(v.is_finite() && (0.0..=86_400.0).contains(&v))
-        {
-            return Err(format!(
-                "network.retry_backoff: expected a number of seconds from 0 to 86400, got {v}"
-            ));
+        let may_be_zero = [
+            ("retry_backoff", self.retry_backoff),
+            ("split_after", self.split_after),
+        ];
+        for (name, value) in may_be_zero {
+            if let Some(v) = value
+                && !(v.is_finite() && (0.0..=86_400.0).contains(&v))
+            {
+                return Err(format!(
+                    "network.{name}: expected a number of seconds from 0 to 86400, got {v}"
+                ));
+            }
         }
         if let Some(n) = self.retries.filter(|&n| n > 10) {
             return Err(format!(

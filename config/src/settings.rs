@@ -67,6 +67,9 @@ pub struct Parallel {
     /// What is left of a file is split only from this many bytes on (`PTEX_SPLIT_SIZE`,
     /// default 32 MiB): a small file is faster over one connection.
     pub min_size: u64,
+    /// How long one connection runs before its speed decides whether more are opened
+    /// (`PTEX_SPLIT_AFTER`, default 0.25 s; 0 splits at once, whatever the speed).
+    pub probe: Duration,
 }
 
 impl Default for Parallel {
@@ -74,6 +77,7 @@ impl Default for Parallel {
         Parallel {
             connections: 8,
             min_size: 32 << 20,
+            probe: Duration::from_millis(250),
         }
     }
 }
@@ -154,6 +158,12 @@ impl Settings {
             min_size: whole(env, "PTEX_SPLIT_SIZE", 1..=u64::MAX)?
                 .or(net.split_size)
                 .unwrap_or(Parallel::default().min_size),
+            probe: match env.non_empty("PTEX_SPLIT_AFTER") {
+                Some(v) if v.trim() == "0" => Duration::ZERO,
+                _ => seconds(env, "PTEX_SPLIT_AFTER")?
+                    .or(from_file(net.split_after))
+                    .unwrap_or(Parallel::default().probe),
+            },
         };
         Ok(Settings {
             credentials,
@@ -327,7 +337,8 @@ mod tests {
             s.parallel,
             Parallel {
                 connections: 4,
-                min_size: 1 << 20
+                min_size: 1 << 20,
+                probe: Parallel::default().probe,
             }
         );
         let s = load(&[("PTEX_READ_TIMEOUT", "3"), ("PTEX_CONNECTIONS", "1")]).unwrap();

@@ -69,10 +69,13 @@ fn ranged_server(
     })
 }
 
-/// A sandbox that splits any file (no minimum size), and a manifest for `body` at `url`.
+/// A sandbox that splits any file (no minimum size) at once (without first measuring one
+/// connection), and a manifest for `body` at `url`.
 fn setup(body: &[u8], url: String) -> (Sandbox, std::path::PathBuf) {
     let mut sandbox = Sandbox::new();
-    sandbox.env("PTEX_SPLIT_SIZE", "1");
+    sandbox
+        .env("PTEX_SPLIT_SIZE", "1")
+        .env("PTEX_SPLIT_AFTER", "0");
     let lift = sandbox.manifest(
         "big.bin",
         json!(url),
@@ -242,6 +245,20 @@ fn small_files_and_servers_without_ranges_use_one_connection() {
     let server =
         TestServer::start(move |_| Reply::ok(served.clone()).with_header("ETag", "\"v1\""));
     let (sandbox, lift) = setup(&body, server.url("/big.bin"));
+    sandbox.bind(&lift, "big.bin").assert_delivered(&body);
+    assert_eq!(server.request_count(), 1);
+
+    // A fast connection (here it delivers the whole file while ptex measures it) is not
+    // split.
+    let server = ranged_server(&body, |_, _| None);
+    let mut sandbox = Sandbox::new();
+    sandbox.env("PTEX_SPLIT_SIZE", "1");
+    let lift = sandbox.manifest(
+        "big.bin",
+        json!(server.url("/big.bin")),
+        Some(SIZE as u64),
+        Some(&sha256_hex(&body)),
+    );
     sandbox.bind(&lift, "big.bin").assert_delivered(&body);
     assert_eq!(server.request_count(), 1);
 
