@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::support::ftp::FtpServer;
 use crate::support::proxy::ConnectProxy;
 use crate::support::scie::{Sandbox, payload, sha256_hex};
 use crate::support::server::{Reply, SilentServer, TestServer};
@@ -461,6 +462,29 @@ fn a_stopped_run_holding_the_spool_does_not_block_the_next() {
     holder.kill().unwrap();
     holder.wait().unwrap();
 }
+#[test]
+fn an_ftp_run_killed_halfway_is_continued_by_the_next() {
+    // 50 kB/s for 300 kB: the first run is killed with part of the file spooled, long before
+    // it could finish; the next run checks the file is unchanged (length and time) and asks
+    // only for the rest (REST).
+    let server = FtpServer::start_sending_at(50_000);
+    let body = payload(300_000);
+    server.put_file("f.bin", &body);
+    let sandbox = Sandbox::new();
+    let lift = sandbox.manifest(
+        "f",
+        json!(server.url("/f.bin")),
+        Some(body.len() as u64),
+        Some(&sha256_hex(&body)),
+    );
+    kill_midway(&sandbox, &lift, "f", 40_000);
+    let out = sandbox.run(&["-v", lift.to_str().unwrap(), "f"]);
+    out.assert_delivered(&body);
+    assert!(out.stderr.contains("earlier run left"), "{}", out.stderr);
+    assert!(out.stderr.contains("resuming at byte"), "{}", out.stderr);
+    assert!(sandbox.spool_debris().is_empty());
+}
+
 #[test]
 fn a_run_saving_with_remote_name_reuses_another_runs_download() {
     let body = payload(1 << 20);

@@ -18,14 +18,15 @@ pub const USER: &str = "alice";
 /// [`USER`]'s password.
 pub const PASSWORD: &str = "ftp-secret";
 
-/// argv: ROOT PORT. Passive ports default to ephemeral ones on the control socket's address.
+/// argv: ROOT PORT RATE (bytes per second a download is sent at; 0: unlimited). Passive
+/// ports default to ephemeral ones on the control socket's address.
 const SERVER_SCRIPT: &str = r#"
 import sys
 from pyftpdlib.authorizers import DummyAuthorizer
-from pyftpdlib.handlers import FTPHandler
+from pyftpdlib.handlers import FTPHandler, ThrottledDTPHandler
 from pyftpdlib.servers import FTPServer
 
-root, port = sys.argv[1], int(sys.argv[2])
+root, port, rate = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 authorizer = DummyAuthorizer()
 authorizer.add_anonymous(root, perm="elr")
 authorizer.add_user("alice", "ftp-secret", root, perm="elr")
@@ -34,6 +35,9 @@ class Handler(FTPHandler):
     auth_failed_timeout = 0  # answer a wrong password at once, not after 3 s
 
 Handler.authorizer = authorizer
+if rate:
+    ThrottledDTPHandler.write_limit = rate
+    Handler.dtp_handler = ThrottledDTPHandler
 FTPServer(("127.0.0.1", port), Handler).serve_forever()
 "#;
 
@@ -49,13 +53,20 @@ impl FtpServer {
     /// greeting; panics (naming the install step) if the venv is missing, or with the
     /// server's output if it does not come up.
     pub fn start() -> FtpServer {
+        FtpServer::start_sending_at(0)
+    }
+
+    /// As [`FtpServer::start`], sending every download at `rate` bytes per second (0:
+    /// unlimited).
+    pub fn start_sending_at(rate: u64) -> FtpServer {
         let root = tempfile::tempdir().expect("ftp root dir");
         let port = daemon::free_port();
         let mut command = Command::new(daemon::venv_bin("python"));
         command
             .args(["-c", SERVER_SCRIPT])
             .arg(root.path())
-            .arg(port.to_string());
+            .arg(port.to_string())
+            .arg(rate.to_string());
         let daemon = Daemon::spawn(
             "pyftpdlib",
             "run scripts/test, which pip-installs it into target/test-venv",
