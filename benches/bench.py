@@ -427,7 +427,7 @@ def run_ranged_s3(bench):
         [
             (one, fetch(url, sha, size), {"PTEX_CONNECTIONS": "1"}),
             (
-                "ptex, default (parts only if one connection is slower than 64 MiB/s)",
+                "ptex, default (parts if one connection is slower than 256 MiB/s)",
                 fetch(url, sha, size),
             ),
             (

@@ -398,9 +398,11 @@ fn finish(
     Ok(verified)
 }
 
-/// A connection faster than this (bytes per second) is left alone: on such a link more
-/// connections only add work.
-const FAST_CONNECTION: f64 = 64.0 * 1024.0 * 1024.0;
+/// A connection faster than this (bytes per second) is left alone: it is about what one
+/// connection gives when the machine itself (receiving, spooling and hashing on two cores)
+/// is the limit, where more connections only add work. Below it, the server or the path
+/// limits each connection, and more connections add bandwidth.
+const FAST_CONNECTION: f64 = 256.0 * 1024.0 * 1024.0;
 
 /// How far [`receive`] got.
 #[derive(PartialEq)]
