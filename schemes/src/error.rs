@@ -20,6 +20,9 @@ pub enum FetchError {
     /// The URL's scheme is not one ptex speaks.
     #[error("unsupported URL scheme `{scheme}` (supported: {})", crate::Scheme::SUPPORTED.join(", "))]
     UnsupportedScheme { scheme: String },
+    /// Uploads go to object stores and local directories only.
+    #[error("cannot upload to `{scheme}` URLs (uploads go to s3, gs or file URLs)")]
+    CannotUpload { scheme: String },
     /// A request header given by the user cannot be sent.
     #[error("invalid header {header:?}: {reason}")]
     InvalidHeader { header: String, reason: String },
