@@ -83,8 +83,11 @@ pub fn run(session: &Session, args: Args) -> anyhow::Result<()> {
             Some(name) => name.clone(),
             None => source.file_name(),
         };
-        if name.is_empty() || name.contains('/') {
-            bail!("cannot name the file of {source} after its URL: give --name");
+        if ptex::spool::safe_file_name(&name).is_err() {
+            bail!("cannot name the file of {source} {name:?}: give --name");
+        }
+        if wanted.iter().any(|(other, _, _)| *other == name) {
+            bail!("two URLs name the same file {name:?}: give one URL per file");
         }
         wanted.push((name, source, url.clone()));
     }

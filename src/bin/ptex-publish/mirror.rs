@@ -237,6 +237,8 @@ fn prefix(text: &str) -> anyhow::Result<Url> {
 
 /// The object for file `name` under `prefix`, as a source ptex can fetch.
 fn object(prefix: &Url, name: &str) -> anyhow::Result<Source> {
+    // A name such as `../x` must not reach outside the prefix.
+    let name = ptex::spool::safe_file_name(name).map_err(|e| anyhow!("--to {prefix}: {e}"))?;
     let mut url = prefix.clone();
     url.path_segments_mut()
         .map_err(|()| anyhow!("--to {prefix}: not a prefix that names can be added to"))?
@@ -335,6 +337,12 @@ mod tests {
         assert_eq!(file.scheme(), Scheme::File);
         for bad in ["https://h/x", "ftp://h/x", "not a url", "s3://bkt/p?x=1"] {
             assert!(prefix(bad).is_err(), "{bad}");
+        }
+        for bad in ["..", "a/b", "", "a\\b"] {
+            assert!(
+                object(&prefix("file:///srv").unwrap(), bad).is_err(),
+                "{bad}"
+            );
         }
     }
 }
