@@ -22,7 +22,11 @@ pub(crate) async fn put(
 ) -> Result<(), FetchError> {
     let limit = timeouts.connect + timeouts.read;
     let hint = object.hint.as_ref();
-    let writer = object.operator.writer_with(&object.path).chunk(CHUNK);
+    let mut writer = object.operator.writer_with(&object.path).chunk(CHUNK);
+    // The bytes are opaque; a store that records a type gets the type that says so.
+    if object.operator.info().capability().write_with_content_type {
+        writer = writer.content_type("application/octet-stream");
+    }
     let mut writer = within(limit, hint, writer.into_future()).await?;
     let mut buffer = vec![0u8; CHUNK];
     loop {

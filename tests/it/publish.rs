@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
+use crate::support::gcs::GcsServer;
 use crate::support::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
 use crate::support::scie::{Outcome, Sandbox, payload, sha256_hex};
 use crate::support::server::{Reply, TestServer};
@@ -425,6 +426,48 @@ fn mirror_to_s3_then_ptex_fetches_through_the_printed_rule_with_the_origin_down(
         .modified()
         .unwrap();
     assert_eq!(modified, uploaded_at);
+}
+
+#[test]
+fn mirror_to_gcs_then_ptex_fetches_through_the_written_config() {
+    let body = payload(20_000);
+    let server = origin(vec![("/f.tar.gz", body.clone())]);
+    let gcs = GcsServer::start();
+    // Creates the bucket.
+    gcs.put_object("mirror", "unrelated", b"x");
+    let mut sandbox = Sandbox::new();
+    sandbox.env("STORAGE_EMULATOR_HOST", gcs.endpoint());
+    let manifest = sandbox.raw_manifest(&manifest_text(
+        json!([sourced("f.tar.gz", &body)]),
+        json!({"f.tar.gz": server.url("/f.tar.gz")}),
+    ));
+    let lift = manifest.to_str().unwrap();
+    // An existing config: its own settings and rules stay, the new rule goes first.
+    let config = sandbox.home().join("ptex.json");
+    let before = "{\n  \"network\": {\"retries\": 2},\n  \"mirrors\": [\n    \
+                  {\"prefix\": \"https://elsewhere.example/\", \"urls\": [\"file:///srv/\"]}\n  ]\n}\n";
+    std::fs::write(&config, before).unwrap();
+    let args = ["mirror", lift, "--to", "gs://mirror/v1/", "--write-config"];
+    let config_arg = config.to_str().unwrap();
+    succeeded(&sandbox.publish(&[&args[..], &[config_arg]].concat()));
+    let rule = format!(
+        "{{\"prefix\": \"{}\", \"urls\": [\"gs://mirror/v1/f.tar.gz\"], \"origin\": \"last\"}}",
+        server.url("/f.tar.gz")
+    );
+    let expected = before.replace("[\n    {", &format!("[\n    {rule},\n    {{"));
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), expected);
+
+    drop(server);
+    sandbox.env("PTEX_CONFIG", &config);
+    sandbox.bind(&manifest, "f.tar.gz").assert_delivered(&body);
+    let out = sandbox.publish(&[&args[..], &[config_arg]].concat());
+    succeeded(&out);
+    assert!(
+        out.stderr.contains("0 of 1 file uploaded, 1 already there"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), expected);
 }
 
 #[test]
