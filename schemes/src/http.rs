@@ -68,7 +68,8 @@ impl HttpBackend {
     }
 
     /// The length `source` declares, from a HEAD request (a GET whose body is not read, for
-    /// servers that refuse HEAD); `None` when it declares none.
+    /// servers that refuse HEAD, and for URLs signed for GET only, which answer HEAD with a
+    /// 403); `None` when it declares none.
     pub(crate) async fn stat(
         &self,
         source: &Source,
@@ -81,7 +82,8 @@ impl HttpBackend {
         {
             Err(FetchError::HttpStatus {
                 status: 405 | 501, ..
-            }) => {
+            })
+            | Err(FetchError::AccessDenied { .. }) => {
                 self.follow(Method::GET, source, options, None, &mut ignore)
                     .await?
             }
