@@ -1,20 +1,9 @@
 //! `ptex`: fetch a file for a skinny scie (or any URL) and emit it only once its size and
 //! sha256 are verified. `main` parses, runs and maps the outcome to an exit code.
 
-mod cli;
-mod fetch;
-mod manifest;
-mod output;
-mod parts;
-mod progress;
-mod report;
-mod run;
-mod share;
-mod space;
-mod spool;
-mod verify;
-
 use std::process::ExitCode;
+
+use ptex::{cli, report, run};
 
 fn main() -> ExitCode {
     let cli = match cli::parse() {

@@ -29,7 +29,8 @@ pub fn load(path: &Path, name: &str) -> anyhow::Result<Entry> {
     entry(&json, name).with_context(context)
 }
 
-fn entry(json: &Value, name: &str) -> anyhow::Result<Entry> {
+/// The entry for `name` in an already parsed manifest.
+pub fn entry(json: &Value, name: &str) -> anyhow::Result<Entry> {
     let table = json
         .get("ptex")
         .and_then(Value::as_object)

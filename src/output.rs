@@ -1,4 +1,5 @@
-//! The only code that writes to stdout: verified payload bytes, and the bare version.
+//! The only code that writes to stdout: verified payload bytes, the bare version, and
+//! `ptex-publish`'s reports (JSON to paste, the `check` table).
 #![allow(clippy::print_stdout)]
 
 use std::fs::File;
@@ -18,5 +19,14 @@ pub fn emit(file: &mut File) -> anyhow::Result<u64> {
 /// Prints the bare version, as the original ptex does for `-V`.
 pub fn version() -> anyhow::Result<()> {
     writeln!(io::stdout(), "{}", env!("CARGO_PKG_VERSION"))
+        .map_err(|e| anyhow!("error writing stdout: {e}"))
+}
+
+/// Writes `text` to stdout (a `ptex-publish` report), then flushes.
+pub fn text(text: &str) -> anyhow::Result<()> {
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
         .map_err(|e| anyhow!("error writing stdout: {e}"))
 }

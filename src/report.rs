@@ -76,7 +76,12 @@ pub fn dry_run(name: &str, lines: &[String]) {
 
 /// Prints the final error line.
 pub fn error(err: &anyhow::Error) {
-    eprintln!("ptex: error: {}", one_line(&format!("{err:#}")));
+    error_of("ptex", err);
+}
+
+/// Prints the final error line of `program`.
+pub fn error_of(program: &str, err: &anyhow::Error) {
+    eprintln!("{program}: error: {}", one_line(&format!("{err:#}")));
 }
 
 /// `text` on a single line, so the last stderr line always carries the whole reason.

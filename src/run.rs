@@ -157,38 +157,14 @@ fn direct_request(cli: &Cli, url: &str) -> anyhow::Result<Request> {
     })
 }
 
-/// The job for `request`: its candidates that are not blocked, parsed, with their
-/// credentials checked, all before any request is made.
+/// The job for `request`: its allowed sources (see [`allowed_sources`]) and how to ask them.
 fn plan(
     cli: &Cli,
     request: &Request,
     candidates: &[Candidate],
     settings: &Settings,
 ) -> anyhow::Result<Job> {
-    let allowed: Vec<&Candidate> = candidates.iter().filter(|c| !c.blocked).collect();
-    if allowed.is_empty() {
-        let blocked: Vec<String> = candidates
-            .iter()
-            .map(|c| ptex_schemes::redact_url(&c.url))
-            .collect();
-        bail!(
-            "cannot fetch {}: {} (blocked: {})",
-            request.name,
-            settings.file.routing.blocked_message(),
-            blocked.join(", ")
-        );
-    }
-    let mut sources = Vec::new();
-    for candidate in allowed {
-        let source = Source::parse(&candidate.url).with_context(|| request.context.clone())?;
-        if let Some((host, port, https)) = http_target(&source) {
-            settings
-                .credentials
-                .for_host(host, port, https)
-                .with_context(|| format!("cannot fetch {} from {source}", request.name))?;
-        }
-        sources.push(source);
-    }
+    let sources = allowed_sources(&request.name, &request.context, candidates, settings)?;
     let headers = cli
         .headers
         .iter()
@@ -203,6 +179,40 @@ fn plan(
         expected: request.expected.clone(),
         options,
     })
+}
+
+/// The candidates of file `name` that are not blocked, parsed, with their credentials
+/// checked, before any request; `context` prefixes an error about a URL that does not parse.
+pub fn allowed_sources(
+    name: &str,
+    context: &str,
+    candidates: &[Candidate],
+    settings: &Settings,
+) -> anyhow::Result<Vec<Source>> {
+    let allowed: Vec<&Candidate> = candidates.iter().filter(|c| !c.blocked).collect();
+    if allowed.is_empty() {
+        let blocked: Vec<String> = candidates
+            .iter()
+            .map(|c| ptex_schemes::redact_url(&c.url))
+            .collect();
+        bail!(
+            "cannot fetch {name}: {} (blocked: {})",
+            settings.file.routing.blocked_message(),
+            blocked.join(", ")
+        );
+    }
+    let mut sources = Vec::new();
+    for candidate in allowed {
+        let source = Source::parse(&candidate.url).with_context(|| context.to_string())?;
+        if let Some((host, port, https)) = http_target(&source) {
+            settings
+                .credentials
+                .for_host(host, port, https)
+                .with_context(|| format!("cannot fetch {name} from {source}"))?;
+        }
+        sources.push(source);
+    }
+    Ok(sources)
 }
 
 /// Host, non-default port and https-ness of an http(s) source.

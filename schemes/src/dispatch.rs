@@ -1,6 +1,8 @@
 //! The scheme dispatcher: one entry point that opens any [`Source`] with its scheme's
 //! backend, creating each backend on first use.
 
+use std::io::Read;
+
 use ptex_config::Settings;
 
 use crate::file::FileBackend;
@@ -13,7 +15,9 @@ use crate::http::HttpBackend;
 use crate::s3;
 #[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
 use crate::store::{Operators, Transports};
-use crate::{Download, FetchError, Part, RequestOptions, ResponseHead, Scheme, Source};
+use crate::{
+    Download, FetchError, Part, RequestOptions, ResponseHead, Scheme, Source, store, upload,
+};
 
 /// Opens sources of every supported scheme.
 pub struct Dispatcher {
@@ -134,37 +138,70 @@ impl Dispatcher {
         observe: &mut dyn FnMut(&ResponseHead),
     ) -> Result<Download, FetchError> {
         let timeouts = &self.settings.timeouts;
-        let not_ready = || FetchError::Setup {
-            reason: format!("no backend was set up for {source}"),
-        };
         match source.scheme() {
             Scheme::Http | Scheme::Https => {
-                let http = self.http.as_ref().ok_or_else(not_ready)?;
+                let http = self.http.as_ref().ok_or_else(|| not_ready(source))?;
                 http.open(source, options, part, observe).await
             }
+            _ => store::open(&self.object(source)?, part, timeouts).await,
+        }
+    }
+
+    /// The length `source` declares, without reading it: from a HEAD request for http(s),
+    /// from the object's metadata on a store. `None` when the source declares none.
+    pub async fn stat(
+        &mut self,
+        source: &Source,
+        options: &RequestOptions,
+    ) -> Result<Option<u64>, FetchError> {
+        self.prepare(source).await?;
+        let timeouts = &self.settings.timeouts;
+        match source.scheme() {
+            Scheme::Http | Scheme::Https => {
+                let http = self.http.as_ref().ok_or_else(|| not_ready(source))?;
+                http.stat(source, options).await
+            }
+            _ => store::stat(&self.object(source)?, timeouts).await.map(Some),
+        }
+    }
+
+    /// Writes everything `body` reads to `target`, an `s3://`, `gs://` or `file://` URL,
+    /// replacing what is there; the object appears complete or not at all on S3 and GCS.
+    pub async fn put(&mut self, target: &Source, body: &mut dyn Read) -> Result<(), FetchError> {
+        if !matches!(target.scheme(), Scheme::S3 | Scheme::Gs | Scheme::File) {
+            return Err(FetchError::CannotUpload {
+                scheme: target.url().scheme().to_string(),
+            });
+        }
+        self.prepare(target).await?;
+        upload::put(&self.object(target)?, body, &self.settings.timeouts).await
+    }
+
+    /// The object `source` names on its store (every scheme but http(s)), once prepared.
+    fn object(&self, source: &Source) -> Result<store::Object<'_>, FetchError> {
+        match source.scheme() {
+            Scheme::Http | Scheme::Https => Err(not_ready(source)),
             Scheme::File => {
-                let file = self.file.as_ref().ok_or_else(not_ready)?;
-                file.open(source, part, timeouts).await
+                let file = self.file.as_ref().ok_or_else(|| not_ready(source))?;
+                file.object(source)
             }
             #[cfg(feature = "s3")]
-            Scheme::S3 => {
-                let key = source.object_key();
-                self.s3.open(source.host(), &key, part, timeouts).await
-            }
+            Scheme::S3 => self.s3.object(source.host(), source.object_key()),
             #[cfg(feature = "gcs")]
-            Scheme::Gs => {
-                let key = source.object_key();
-                self.gcs.open(source.host(), &key, part, timeouts).await
-            }
+            Scheme::Gs => self.gcs.object(source.host(), source.object_key()),
             #[cfg(feature = "ftp")]
             Scheme::Ftp => {
                 let server = ftp::key(source, self.settings.credentials.netrc());
-                self.ftp
-                    .open(&server, &source.object_key(), part, timeouts)
-                    .await
+                self.ftp.object(&server, source.object_key())
             }
             #[cfg(not(all(feature = "s3", feature = "gcs", feature = "ftp")))]
             scheme => Err(scheme.not_built()),
         }
+    }
+}
+
+fn not_ready(source: &Source) -> FetchError {
+    FetchError::Setup {
+        reason: format!("no backend was set up for {source}"),
     }
 }

@@ -29,6 +29,9 @@ pub enum FetchError {
         scheme: &'static str,
         feature: &'static str,
     },
+    /// Uploads go to object stores and local directories only.
+    #[error("cannot upload to `{scheme}` URLs (uploads go to s3, gs or file URLs)")]
+    CannotUpload { scheme: String },
     /// A request header given by the user cannot be sent.
     #[error("invalid header {header:?}: {reason}")]
     InvalidHeader { header: String, reason: String },

@@ -3,10 +3,8 @@
 
 use std::sync::Arc;
 
+use crate::{FetchError, Source, store};
 use opendal::{Operator, services::Fs};
-use ptex_config::Timeouts;
-
-use crate::{Download, FetchError, Part, Source, store};
 
 /// The local filesystem, rooted at `/`.
 pub(crate) struct FileBackend {
@@ -25,12 +23,8 @@ impl FileBackend {
         })
     }
 
-    pub(crate) async fn open(
-        &self,
-        source: &Source,
-        part: Option<&Part>,
-        timeouts: &Timeouts,
-    ) -> Result<Download, FetchError> {
+    /// The local file `source` names, as an object of the filesystem store.
+    pub(crate) fn object(&self, source: &Source) -> Result<store::Object<'_>, FetchError> {
         let path = source
             .url()
             .to_file_path()
@@ -38,14 +32,12 @@ impl FileBackend {
                 url: source.to_string(),
                 reason: "not a local file path".to_string(),
             })?;
-        let path = path.to_string_lossy();
-        let object = store::Object {
+        Ok(store::Object {
             operator: &self.operator,
-            path: path.trim_start_matches('/'),
+            path: path.to_string_lossy().trim_start_matches('/').to_string(),
             hint: &self.hint,
             // A local file gains nothing from concurrent reads.
             splittable: false,
-        };
-        store::open(&object, part, timeouts).await
+        })
     }
 }

@@ -9,6 +9,7 @@
 //! the same reqwest and rustls, so the binary carries one HTTP stack.
 
 use ptex_config::{Authorization, Credentials, Settings, env_key};
+use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, LOCATION};
 use url::Url;
 
@@ -49,29 +50,76 @@ impl HttpBackend {
         part: Option<&Part>,
         observe: &mut dyn FnMut(&ResponseHead),
     ) -> Result<Download, FetchError> {
+        let response = self
+            .follow(Method::GET, source, options, part, observe)
+            .await?;
+        if response.status().as_u16() != 206 {
+            return Ok(Download::http(response, None));
+        }
+        let range = content_range(&response);
+        match part {
+            Some(part) if range.is_some_and(|r| answers(part, r)) => {
+                Ok(Download::http(response, Some(part.start)))
+            }
+            _ => Err(FetchError::Interrupted {
+                reason: "the server sent a part of the file that was not asked for".to_string(),
+            }),
+        }
+    }
+
+    /// The length `source` declares, from a HEAD request (a GET whose body is not read, for
+    /// servers that refuse HEAD, and for URLs signed for GET only, which answer HEAD with a
+    /// 403); `None` when it declares none.
+    pub(crate) async fn stat(
+        &self,
+        source: &Source,
+        options: &RequestOptions,
+    ) -> Result<Option<u64>, FetchError> {
+        let mut ignore = |_: &ResponseHead| {};
+        let response = match self
+            .follow(Method::HEAD, source, options, None, &mut ignore)
+            .await
+        {
+            Err(FetchError::HttpStatus {
+                status: 405 | 501, ..
+            })
+            | Err(FetchError::AccessDenied { .. }) => {
+                self.follow(Method::GET, source, options, None, &mut ignore)
+                    .await?
+            }
+            other => other?,
+        };
+        // Not `content_length()`: for a HEAD response that is the empty body's length.
+        let length = response
+            .headers()
+            .get(reqwest::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok());
+        Ok(length)
+    }
+
+    /// Sends `method` requests for `source`, following redirects, until a successful
+    /// response; an unsuccessful one is sorted into our vocabulary.
+    async fn follow(
+        &self,
+        method: Method,
+        source: &Source,
+        options: &RequestOptions,
+        part: Option<&Part>,
+        observe: &mut dyn FnMut(&ResponseHead),
+    ) -> Result<reqwest::Response, FetchError> {
         let first = source.url();
         let mut url = first.clone();
         let mut chain = vec![redact_url(url.as_str())];
         for hop in 0..=MAX_REDIRECTS {
-            let (response, sent) = self.send(&url, first, options, part).await?;
+            let (response, sent) = self
+                .send(method.clone(), &url, first, options, part)
+                .await?;
             observe(&head(&url, &response));
             let status = response.status();
             if !status.is_redirection() {
                 return match status.as_u16() {
-                    206 => {
-                        let range = content_range(&response);
-                        match part {
-                            Some(part) if range.is_some_and(|r| answers(part, r)) => {
-                                Ok(Download::http(response, Some(part.start)))
-                            }
-                            _ => Err(FetchError::Interrupted {
-                                reason: "the server sent a part of the file that was not \
-                                         asked for"
-                                    .to_string(),
-                            }),
-                        }
-                    }
-                    200..=299 => Ok(Download::http(response, None)),
+                    200..=299 => Ok(response),
                     404 | 410 => Err(FetchError::NotFound {
                         detail: format!("HTTP {}", status.as_u16()),
                     }),
@@ -106,6 +154,7 @@ impl HttpBackend {
     /// says which credentials were sent, by name.
     async fn send(
         &self,
+        method: Method,
         url: &Url,
         first: &Url,
         options: &RequestOptions,
@@ -115,7 +164,7 @@ impl HttpBackend {
         // reqwest would turn userinfo into an Authorization header on its own: we decide.
         let _ = bare.set_username("");
         let _ = bare.set_password(None);
-        let mut request = self.client.get(bare);
+        let mut request = self.client.request(method, bare);
         if let Some(part) = part {
             let last = part
                 .end

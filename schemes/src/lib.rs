@@ -1,7 +1,9 @@
 //! The URL scheme dispatcher and storage backends of ptex. A [`Source`] is parsed once from
 //! a URL; the [`Dispatcher`] opens it with the backend of its scheme and hands back a
 //! [`Download`] that streams the body. Hashing, size caps, retries and fallback live in the
-//! binary and are written once for every scheme. This crate never prints and never reads
+//! binary and are written once for every scheme. The dispatcher can also tell a source's
+//! length without reading it ([`Dispatcher::stat`]) and write a file to a store
+//! ([`Dispatcher::put`]), for the publisher's tools. This crate never prints and never reads
 //! the command line. `http(s)://` and `file://` are always built in; `s3://`, `gs://` and
 //! `ftp://` each come with the cargo feature `s3`, `gcs` or `ftp` (all on by default).
 
@@ -20,6 +22,7 @@ mod request;
 mod s3;
 mod source;
 mod store;
+mod upload;
 
 pub use dispatch::Dispatcher;
 pub use download::Download;

@@ -104,31 +104,24 @@ impl Operators {
         Ok(())
     }
 
-    /// Opens `path` (or `part` of it) with the operator prepared under `key`.
-    pub(crate) async fn open(
-        &self,
-        key: &str,
-        path: &str,
-        part: Option<&Part>,
-        timeouts: &Timeouts,
-    ) -> Result<Download, FetchError> {
+    /// Object `path` on the operator prepared under `key`.
+    pub(crate) fn object(&self, key: &str, path: String) -> Result<Object<'_>, FetchError> {
         let (operator, hint) = self.set_up.get(key).ok_or_else(|| FetchError::Setup {
             reason: format!("no storage client was set up for {key}"),
         })?;
-        let object = Object {
+        Ok(Object {
             operator,
             path,
             hint,
             splittable: self.splittable,
-        };
-        open(&object, part, timeouts).await
+        })
     }
 }
 
 /// One object of a store, and how to read it.
 pub(crate) struct Object<'a> {
     pub(crate) operator: &'a Operator,
-    pub(crate) path: &'a str,
+    pub(crate) path: String,
     /// What access-denied errors tell the user about the credentials used.
     pub(crate) hint: &'a Arc<str>,
     pub(crate) splittable: bool,
@@ -168,20 +161,12 @@ pub(crate) async fn open(
     part: Option<&Part>,
     timeouts: &Timeouts,
 ) -> Result<Download, FetchError> {
-    let (operator, path, hint) = (object.operator, object.path, object.hint);
+    let (operator, path, hint) = (object.operator, object.path.as_str(), object.hint);
     let limit = timeouts.connect + timeouts.read;
     let timed_out = || FetchError::Timeout {
         reason: format!("no answer within {:.1} s", limit.as_secs_f64()),
     };
-    let meta = tokio::time::timeout(limit, operator.stat(path))
-        .await
-        .map_err(|_| timed_out())?
-        .map_err(|e| classify(&e, hint))?;
-    if meta.is_dir() {
-        return Err(FetchError::NotFound {
-            detail: "it is a directory, not a file".to_string(),
-        });
-    }
+    let meta = metadata(object, timeouts).await?;
     let length = meta.content_length();
     let validator = validator(&meta);
     let part = part.filter(|p| Some(&p.validator) == validator.as_ref() && p.start <= length);
@@ -209,6 +194,31 @@ pub(crate) async fn open(
         hint.clone(),
         timeouts.read,
     ))
+}
+
+/// The length of `object`, without reading it.
+pub(crate) async fn stat(object: &Object<'_>, timeouts: &Timeouts) -> Result<u64, FetchError> {
+    Ok(metadata(object, timeouts).await?.content_length())
+}
+
+/// The metadata of `object`, which must be a file; within connect + read timeouts.
+async fn metadata(
+    object: &Object<'_>,
+    timeouts: &Timeouts,
+) -> Result<opendal::Metadata, FetchError> {
+    let limit = timeouts.connect + timeouts.read;
+    let meta = tokio::time::timeout(limit, object.operator.stat(&object.path))
+        .await
+        .map_err(|_| FetchError::Timeout {
+            reason: format!("no answer within {:.1} s", limit.as_secs_f64()),
+        })?
+        .map_err(|e| classify(&e, object.hint))?;
+    if meta.is_dir() {
+        return Err(FetchError::NotFound {
+            detail: "it is a directory, not a file".to_string(),
+        });
+    }
+    Ok(meta)
 }
 
 /// What names this version of an object: its ETag, else its length and modification time.

@@ -12,6 +12,7 @@ mod manifest;
 mod mirrors;
 mod output;
 mod parts;
+mod publish;
 mod redirects;
 mod resilience;
 mod retries;

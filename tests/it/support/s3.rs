@@ -87,4 +87,14 @@ impl S3Server {
         }
         std::fs::write(&path, bytes).expect("write object");
     }
+
+    /// Creates an empty bucket (s3s-fs: a directory in its root).
+    pub fn create_bucket(&self, bucket: &str) {
+        std::fs::create_dir_all(self.root.path().join(bucket)).expect("create bucket dir");
+    }
+
+    /// The file that holds object `key` of `bucket`, as s3s-fs stores it.
+    pub fn object_path(&self, bucket: &str, key: &str) -> std::path::PathBuf {
+        self.root.path().join(bucket).join(key)
+    }
 }

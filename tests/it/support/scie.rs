@@ -121,10 +121,19 @@ impl Sandbox {
     /// `ptex ARGS…` with stdin null, stdout into a file (as scie-jump copies the pipe into a
     /// temp file) and stderr captured.
     pub fn run(&self, args: &[&str]) -> Outcome {
+        self.outcome(self.command(args))
+    }
+
+    /// `ptex-publish ARGS…`, with the same environment and working directory as `run`.
+    pub fn publish(&self, args: &[&str]) -> Outcome {
+        self.outcome(self.command_of(env!("CARGO_BIN_EXE_ptex-publish"), args))
+    }
+
+    /// Runs `command` with stdin null, stdout into a file and stderr captured.
+    fn outcome(&self, mut command: Command) -> Outcome {
         let stdout_path = self.root.path().join("stdout.bin");
         let stdout = std::fs::File::create(&stdout_path).expect("stdout file");
-        let output = self
-            .command(args)
+        let output = command
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(Stdio::piped())
@@ -139,7 +148,12 @@ impl Sandbox {
 
     /// The ptex command with the sandbox's environment, not yet run.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_ptex"));
+        self.command_of(env!("CARGO_BIN_EXE_ptex"), args)
+    }
+
+    /// `program ARGS…` (one of this package's binaries) with the sandbox's environment.
+    fn command_of(&self, program: &str, args: &[&str]) -> Command {
+        let mut command = Command::new(program);
         command
             .args(args)
             .current_dir(self.work())

@@ -1,0 +1,104 @@
+//! What scie-jump reads from a lift manifest about the files ptex fetches: which files carry
+//! a `source`, and the `type` scie-jump gives a file by its name. The manifest is kept as
+//! text too, for editing it in place (see `splice`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow};
+use serde_json::Value;
+
+/// A lift manifest as read from disk.
+pub struct Manifest {
+    pub path: PathBuf,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Manifest {
+    /// Reads and parses the manifest at `path`; errors name it.
+    pub fn read(path: &Path) -> anyhow::Result<Manifest> {
+        let context = || format!("lift manifest {}", path.display());
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow!("cannot read it: {e}"))
+            .with_context(context)?;
+        let json: Value = serde_json::from_str(&text)
+            .map_err(|e| anyhow!("not valid JSON: {e}"))
+            .with_context(context)?;
+        Ok(Manifest {
+            path: path.to_path_buf(),
+            text,
+            json,
+        })
+    }
+
+    /// The `scie.lift.files` list, if the manifest has one.
+    pub fn files(&self) -> Option<&Vec<Value>> {
+        self.json.pointer("/scie/lift/files")?.as_array()
+    }
+
+    /// The names of the files scie-jump runs a binding for (those with a `source`), in
+    /// manifest order; an entry whose name is not a string is an error naming its place.
+    pub fn sourced(&self) -> Vec<Result<String, String>> {
+        let Some(files) = self.files() else {
+            return Vec::new();
+        };
+        files
+            .iter()
+            .enumerate()
+            .filter(|(_, file)| file.get("source").is_some())
+            .map(
+                |(index, file)| match file.get("name").and_then(Value::as_str) {
+                    Some(name) if !name.is_empty() => Ok(name.to_string()),
+                    _ => Err(format!("scie.lift.files[{index}] has a source but no name")),
+                },
+            )
+            .collect()
+    }
+}
+
+/// The file type scie-jump infers from a file's name, as its `type` would say it: an archive
+/// kind by extension (`tar.gz`, `zip`, …), else `blob`. scie-jump needs a sourced file's
+/// type written down: it cannot look at a file it does not have.
+pub fn file_type(name: &str) -> &'static str {
+    const ARCHIVES: [&str; 12] = [
+        "zip", "tar", "tar.bz2", "tbz2", "tar.gz", "tgz", "tar.xz", "tar.lzma", "tlz", "tar.Z",
+        "tar.zst", "tzst",
+    ];
+    // As scie-jump does: `x.tar.EXT` is `tar.EXT`, otherwise the last extension counts.
+    let mut parts = name.rsplitn(3, '.');
+    let (last, middle, stem) = (parts.next(), parts.next(), parts.next());
+    let extension = match (last, middle, stem) {
+        (Some(ext), Some("tar"), Some(_)) => format!("tar.{ext}"),
+        (Some(ext), Some(_), _) => ext.to_string(),
+        _ => String::new(),
+    };
+    ARCHIVES
+        .iter()
+        .find(|known| **known == extension)
+        .copied()
+        .unwrap_or("blob")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn types_by_name_as_scie_jump_infers_them() {
+        for (name, kind) in [
+            (
+                "cpython-3.10.8+20221106-x86_64-install_only.tar.gz",
+                "tar.gz",
+            ),
+            ("jdk.tgz", "tgz"),
+            ("a.tar", "tar"),
+            ("a.tar.zst", "tar.zst"),
+            ("a.zip", "zip"),
+            ("a.tar.bogus", "blob"),
+            ("tool", "blob"),
+            ("tool.exe", "blob"),
+        ] {
+            assert_eq!(file_type(name), kind, "{name}");
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The core of ptex, shared by its two binaries: `ptex` (fetch one file for a skinny scie,
+//! the original's command line) and `ptex-publish` (write, check and mirror the `ptex`
+//! entries of a lift manifest). The shipped `ptex` stays lean: what only the publisher needs
+//! lives in `src/bin/ptex-publish/`.
+
+pub mod cli;
+pub mod fetch;
+pub mod manifest;
+pub mod output;
+mod parts;
+pub mod progress;
+pub mod report;
+pub mod run;
+mod share;
+mod space;
+pub mod spool;
+pub mod verify;
