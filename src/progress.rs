@@ -1,8 +1,9 @@
-//! The progress bar on stderr: shown only when stderr is a terminal and `-s` is not given.
+//! Progress bars on stderr: shown only when stderr is a terminal and `-s` is not given. ptex
+//! draws one; ptex-publish draws one per file it is working on, together ([`Bars`]).
 
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// A progress bar for one file; a hidden one when progress is off.
 pub struct Progress {
@@ -48,5 +49,37 @@ impl Progress {
     /// Removes the bar from the terminal.
     pub fn clear(&self) {
         self.bar.finish_and_clear();
+    }
+}
+
+/// Bars for several files at once, drawn together on stderr; lines printed through it go
+/// above them.
+pub struct Bars {
+    group: Option<MultiProgress>,
+}
+
+impl Bars {
+    /// Bars drawn on stderr if `show`; otherwise every bar is hidden.
+    pub fn new(show: bool) -> Bars {
+        let group = show.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        Bars { group }
+    }
+
+    /// A bar for `label` among the others (hidden when bars are off).
+    pub fn bar(&self, label: &str) -> Progress {
+        let bar = match &self.group {
+            Some(group) => group.add(ProgressBar::new(0)),
+            None => ProgressBar::hidden(),
+        };
+        bar.set_message(label.to_string());
+        Progress { bar }
+    }
+
+    /// Prints `line` on stderr without garbling the bars.
+    pub fn println(&self, line: &str) {
+        match &self.group {
+            Some(group) if group.println(line).is_ok() => {}
+            _ => eprintln!("{line}"),
+        }
     }
 }

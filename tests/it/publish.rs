@@ -570,3 +570,42 @@ fn mirror_refuses_what_it_cannot_copy_before_any_request() {
     );
     assert_eq!(server.request_count(), 0);
 }
+
+#[test]
+fn mirror_on_a_terminal_draws_bars_and_keeps_stdout_for_the_rules() {
+    // A slow origin (the last 2 000 bytes come one per millisecond), so a bar gets drawn.
+    let body = payload(50_000);
+    let served = body.clone();
+    let server = TestServer::start(move |_| Reply::Drip {
+        declared_len: 50_000,
+        headers: Vec::new(),
+        body: served[..48_000].to_vec(),
+        drip: served[48_000..].to_vec(),
+        every: std::time::Duration::from_millis(1),
+    });
+    let mut sandbox = Sandbox::new();
+    sandbox.env("TERM", "xterm");
+    let dir = sandbox.home().join("mirror");
+    let manifest = sandbox.raw_manifest(&manifest_text(
+        json!([sourced("one.zip", &body)]),
+        json!({"one.zip": server.url("/one.zip")}),
+    ));
+    let rules = sandbox.work().join("rules.json");
+    // `script` gives the command a terminal for stderr; stdout goes to a file.
+    let shell = format!(
+        "'{}' mirror '{}' --to 'file://{}' > '{}'",
+        env!("CARGO_BIN_EXE_ptex-publish"),
+        manifest.display(),
+        dir.display(),
+        rules.display()
+    );
+    let output = sandbox.wrapped("script", &["-q", "-e", "-c", &shell, "/dev/null"]);
+    let terminal = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{terminal}");
+    assert!(terminal.contains("one.zip ["), "no bar drawn: {terminal:?}");
+    assert_eq!(std::fs::read(dir.join("one.zip")).unwrap(), body);
+    // stdout holds the rules and nothing else: it is a config ptex can load.
+    let text = std::fs::read_to_string(&rules).unwrap();
+    let config: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text:?}"));
+    assert!(config["mirrors"].is_array(), "{text}");
+}

@@ -9,10 +9,12 @@
 //! size and whose `.sha256` records the manifest's hash is not copied again, so a run that
 //! was interrupted, or a second run, uploads only what is missing.
 
+use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::{Context, anyhow, bail};
 use bytes::BytesMut;
+use ptex::progress::Progress;
 use ptex::verify::Expected;
 use ptex_config::ConfigFile;
 use ptex_schemes::{Dispatcher, FetchError, RequestOptions, Source};
@@ -176,10 +178,12 @@ async fn copy_one(
     let reader = spool
         .reader()
         .with_context(|| format!("cannot read back spool file {path}"))?;
-    dispatcher
-        .put(&copy.target, reader)
-        .await
-        .with_context(|| failed("upload", &copy.target))?;
+    let progress = session.bar(&format!("{} (uploading)", copy.name));
+    progress.start(Some(copy.size));
+    let mut counted = Counted { reader, progress };
+    let uploaded = dispatcher.put(&copy.target, &mut counted).await;
+    counted.progress.clear();
+    uploaded.with_context(|| failed("upload", &copy.target))?;
     // The copy counts as complete only once its sha256 is recorded next to it.
     let line = format!("{}  {}\n", copy.hash, copy.name);
     dispatcher
@@ -187,6 +191,20 @@ async fn copy_one(
         .await
         .with_context(|| failed("record the sha256 of", &copy.sidecar))?;
     Ok(Done::Uploaded)
+}
+
+/// A reader that moves a progress bar along.
+struct Counted<R> {
+    reader: R,
+    progress: Progress,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.reader.read(buffer)?;
+        self.progress.advance(n as u64);
+        Ok(n)
+    }
 }
 
 /// Whether the copy has the manifest's size and its `.sha256` the manifest's hash.

@@ -2,11 +2,12 @@
 //! the async runtime, messages on stderr, and fetching a file with ptex's own fetch
 //! (retries, fallback, verification) into the spool directory.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
 use ptex::fetch::{self, Job, Limits};
-use ptex::progress::Progress;
+use ptex::progress::{Bars, Progress};
 use ptex::report::Reporter;
 use ptex::spool::Spool;
 use ptex::verify::{Expected, Verified};
@@ -21,6 +22,8 @@ pub struct Session {
     verbose: bool,
     spool_dir: PathBuf,
     runtime: tokio::runtime::Runtime,
+    /// A progress bar per file being fetched or uploaded, when stderr is a terminal.
+    bars: Bars,
 }
 
 impl Session {
@@ -33,12 +36,15 @@ impl Session {
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
+        // -v prints line by line; bars would only get in the way.
+        let bars = Bars::new(!verbose && std::io::stderr().is_terminal());
         Ok(Session {
             spool_dir: settings.cache_dir.join("spool"),
             settings,
             jobs,
             verbose,
             runtime,
+            bars,
         })
     }
 
@@ -54,7 +60,12 @@ impl Session {
 
     /// A progress line on stderr.
     pub fn say(&self, message: impl std::fmt::Display) {
-        eprintln!("ptex-publish: {message}");
+        self.bars.println(&format!("ptex-publish: {message}"));
+    }
+
+    /// A progress bar for `label` (hidden unless stderr is a terminal).
+    pub fn bar(&self, label: &str) -> Progress {
+        self.bars.bar(label)
     }
 
     /// The sources ptex would try for a file listed with `urls`: after the config's mirror
@@ -84,13 +95,15 @@ impl Session {
             sources,
             expected,
         };
-        let report = Reporter::new(self.verbose, quiet, false, Progress::new(false, name));
+        let report = Reporter::new(self.verbose, quiet, false, self.bar(name));
         let limits = Limits {
             retry: self.settings.retry,
             timeouts: self.settings.timeouts,
             parallel: self.settings.parallel,
         };
-        fetch::fetch(&job, dispatcher, &limits, &self.spool_dir, &report).await
+        let fetched = fetch::fetch(&job, dispatcher, &limits, &self.spool_dir, &report).await;
+        report.progress().clear();
+        fetched
     }
 }
 
