@@ -297,7 +297,7 @@ async fn attempt(
 ) -> Result<Verified, Failure> {
     let mut observe = |head: &_| report.response(head);
     let resume = state.resume();
-    let download = dispatcher
+    let mut download = dispatcher
         .open(source, &job.options, resume.as_ref(), &mut observe)
         .await?;
     let offset = match download.starts_at() {
@@ -326,7 +326,6 @@ async fn attempt(
     let timeouts = &limits.timeouts;
     // Sized for the link: one connection first; parts only if it turns out slow and enough
     // is left.
-    let mut download = download;
     let splittable = Plan::new(&limits.parallel, &download, state, total).is_some();
     let probe = splittable.then(|| tokio::time::Instant::now() + limits.parallel.probe);
     let from = state.verifier.accepted();
