@@ -441,16 +441,9 @@ async fn receive(
             break Err(failure);
         }
         progress.advance(chunk.len() as u64);
-        // The buffer never grows: fewer, larger allocations keep the heap small.
-        for piece in chunk.chunks(SPOOL_BUFFER) {
-            let room = SPOOL_BUFFER - buffer.len();
-            let (now, later) = piece.split_at(room.min(piece.len()));
-            buffer.extend_from_slice(now);
-            if buffer.len() == SPOOL_BUFFER {
-                spool_buffer(state, &file, &mut buffer)?;
-                buffer.extend_from_slice(later);
-            }
-        }
+        gather(&mut buffer, SPOOL_BUFFER, &chunk, |full| {
+            spool_buffer(state, &file, full)
+        })?;
         // A slow transfer still reaches the file about once a second, for a later run to
         // continue if this one is killed.
         if checkpoint.elapsed() >= CHECKPOINT_EVERY {
@@ -461,6 +454,26 @@ async fn receive(
     // What arrived counts even when the transfer broke off: a retry continues after it.
     spool_buffer(state, &file, &mut buffer)?;
     outcome
+}
+
+/// Adds `bytes` to `buffer`, handing it to `flush` (which empties it) each time it holds
+/// `size` bytes. The buffer never grows: fewer, larger allocations keep the heap small.
+pub(crate) fn gather(
+    buffer: &mut Vec<u8>,
+    size: usize,
+    bytes: &[u8],
+    mut flush: impl FnMut(&mut Vec<u8>) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let (now, later) = rest.split_at((size - buffer.len()).min(rest.len()));
+        buffer.extend_from_slice(now);
+        rest = later;
+        if buffer.len() == size {
+            flush(buffer)?;
+        }
+    }
+    Ok(())
 }
 
 /// Appends `buffer` to the spool file and hands its bytes to the verifier.

@@ -18,7 +18,9 @@ use futures_util::stream::FuturesUnordered;
 use ptex_config::Parallel;
 use ptex_schemes::{Dispatcher, Disposition, Download, Part, RequestOptions, Source};
 
-use crate::fetch::{CHECKPOINT_EVERY, Failure, Limits, SpeedFloor, Transfer, backoff, source_key};
+use crate::fetch::{
+    CHECKPOINT_EVERY, Failure, Limits, SpeedFloor, Transfer, backoff, gather, source_key,
+};
 use crate::report::Reporter;
 use crate::verify::Verifier;
 
@@ -324,16 +326,9 @@ async fn fill_span(
         // The response that opened the transfer runs on past this span: only its share.
         let take = chunk.len().min(missing as usize);
         shared.report.progress().advance(take as u64);
-        // The buffer never grows: fewer, larger allocations keep the heap small.
-        for piece in chunk[..take].chunks(PART_BUFFER) {
-            let room = PART_BUFFER - buffer.len();
-            let (now, later) = piece.split_at(room.min(piece.len()));
-            buffer.extend_from_slice(now);
-            if buffer.len() == PART_BUFFER {
-                write(&mut buffer, received)?;
-                buffer.extend_from_slice(later);
-            }
-        }
+        gather(&mut buffer, PART_BUFFER, &chunk[..take], |full| {
+            write(full, received)
+        })?;
     };
     // What arrived counts even when the part broke off: a retry asks only for the rest.
     if !buffer.is_empty() {

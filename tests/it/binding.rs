@@ -33,11 +33,7 @@ fn good_file_is_delivered_byte_for_byte() {
         Some(concat!("ptex/", env!("CARGO_PKG_VERSION")))
     );
     assert!(out.stderr.is_empty(), "unexpected stderr: {}", out.stderr);
-    assert!(
-        sandbox.spool_debris().is_empty(),
-        "{:?}",
-        sandbox.spool_debris()
-    );
+    sandbox.assert_no_spool_debris();
 }
 
 #[test]
@@ -62,7 +58,7 @@ fn flipped_byte_fails_with_a_sha256_mismatch_and_one_request() {
     );
     out.assert_failed(&["f.tar.gz", &url, &expected]);
     assert_eq!(server.request_count(), 1);
-    assert!(sandbox.spool_debris().is_empty());
+    sandbox.assert_no_spool_debris();
 }
 
 #[test]
@@ -207,7 +203,7 @@ fn hostile_file_name_never_escapes_with_remote_name() {
     // the cache directory.
     sandbox.bind(&lift, name).assert_delivered(b"x");
     assert!(!sandbox.cache().parent().unwrap().join("escaped").exists());
-    assert!(sandbox.spool_debris().is_empty());
+    sandbox.assert_no_spool_debris();
 }
 
 #[test]

@@ -100,7 +100,7 @@ fn a_size_beyond_the_free_space_fails_before_any_request() {
         .run(&["-O", "--size", &EXABYTE.to_string(), &url])
         .assert_failed(&["f.bin", &url, "not enough free space in", &work, &needed]);
     assert_eq!(server.request_count(), 0);
-    assert!(sandbox.spool_debris().is_empty());
+    sandbox.assert_no_spool_debris();
     assert_eq!(std::fs::read_dir(sandbox.work()).unwrap().count(), 0);
 }
 

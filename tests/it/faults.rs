@@ -19,7 +19,7 @@ fn declared_length_that_disagrees_with_the_manifest_fails_before_the_body() {
     let out = sandbox.bind(&lift, "f");
     out.assert_failed(&["f", &url, "size mismatch", "4096", "declares 8192"]);
     assert_eq!(server.request_count(), 1);
-    assert!(sandbox.spool_debris().is_empty());
+    sandbox.assert_no_spool_debris();
 }
 
 #[test]
@@ -44,7 +44,7 @@ fn endless_body_is_cut_just_past_the_expected_size() {
     // Reading 1 GiB would take far longer than the test's patience; this is not a timing
     // assertion of speed, only a guard that the stream was abandoned early.
     assert!(started.elapsed().as_secs() < 20);
-    assert!(sandbox.spool_debris().is_empty());
+    sandbox.assert_no_spool_debris();
 }
 
 #[test]
@@ -60,7 +60,7 @@ fn truncated_body_fails_and_emits_nothing() {
     // Without a manifest size, only the declared length tells the body is short.
     let out = sandbox.run(&["--sha256", &sha256_hex(&body), &url]);
     out.assert_failed(&["f", &url, "interrupted"]);
-    assert!(sandbox.spool_debris().is_empty());
+    sandbox.assert_no_spool_debris();
 }
 
 #[test]

@@ -55,5 +55,5 @@ fn wrong_missing_and_directory_files_fail_clearly() {
 
     let dir = file_url(&sandbox.home());
     sandbox.run(&[&dir]).assert_failed(&[&dir, "directory"]);
-    assert!(sandbox.spool_debris().is_empty());
+    sandbox.assert_no_spool_debris();
 }

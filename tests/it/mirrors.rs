@@ -313,7 +313,7 @@ fn wrong_bytes_on_the_mirror_fall_back_to_the_origin() {
     out.assert_delivered(&body);
     assert_one_warning(&out, &mirror.url("/m/f.tar.gz"), "sha256 mismatch");
     assert_eq!((mirror.request_count(), origin.request_count()), (1, 1));
-    assert!(sandbox.spool_debris().is_empty());
+    sandbox.assert_no_spool_debris();
 }
 
 #[test]

@@ -34,7 +34,7 @@ fn full_stdout_is_a_clean_error() {
     let last = stderr.lines().last().unwrap_or("");
     assert!(last.contains("error writing stdout"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(sandbox.spool_debris().is_empty());
+    sandbox.assert_no_spool_debris();
 }
 
 #[test]

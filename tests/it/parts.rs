@@ -115,7 +115,7 @@ fn a_large_file_comes_in_guarded_parts_and_verifies() {
             .all(|r| r.header("if-range") == Some("\"v1\"")),
         "{requests:?}"
     );
-    assert!(sandbox.spool_debris().is_empty());
+    sandbox.assert_no_spool_debris();
 }
 
 #[test]
@@ -191,7 +191,7 @@ fn a_part_that_breaks_off_is_asked_again_from_where_it_stopped() {
         "{}",
         out.stderr
     );
-    assert!(sandbox.spool_debris().is_empty());
+    sandbox.assert_no_spool_debris();
 }
 
 #[test]
@@ -219,7 +219,7 @@ fn a_file_that_changes_between_parts_is_fetched_whole_never_stitched() {
         "{}",
         out.stderr
     );
-    assert!(sandbox.spool_debris().is_empty());
+    sandbox.assert_no_spool_debris();
 }
 
 #[test]
@@ -234,7 +234,7 @@ fn a_part_that_keeps_failing_fails_the_run_cleanly() {
     sandbox.env("PTEX_RETRIES", "1");
     let out = sandbox.bind(&lift, "big.bin");
     out.assert_failed(&["big.bin", "503"]);
-    assert!(sandbox.spool_debris().is_empty());
+    sandbox.assert_no_spool_debris();
 }
 
 #[test]

@@ -12,17 +12,23 @@ use crate::support::scie::{Sandbox, payload, sha256_hex};
 use crate::support::server::{Reply, SilentServer, TestServer};
 use crate::support::tls::self_signed;
 
-#[test]
-fn stall_after_part_of_the_body_hits_the_read_timeout_then_the_next_source() {
-    let body = payload(10_000);
-    let half = body[..5_000].to_vec();
-    let stalling = TestServer::start(move |_| Reply::Drip {
-        declared_len: 10_000,
+/// A server that declares all of `body`, sends its first half, then stalls.
+fn stalls_halfway(body: &[u8]) -> TestServer {
+    let half = body[..body.len() / 2].to_vec();
+    let declared_len = body.len() as u64;
+    TestServer::start(move |_| Reply::Drip {
+        declared_len,
         headers: Vec::new(),
         body: half.clone(),
         drip: Vec::new(),
         every: Duration::from_millis(100),
-    });
+    })
+}
+
+#[test]
+fn stall_after_part_of_the_body_hits_the_read_timeout_then_the_next_source() {
+    let body = payload(10_000);
+    let stalling = stalls_halfway(&body);
     let good = {
         let body = body.clone();
         TestServer::start(move |_| Reply::ok(body.clone()))
@@ -148,24 +154,13 @@ fn sixteen_processes_fetching_the_same_file_all_succeed_with_one_download() {
         downloads < 16,
         "{downloads} downloads for 16 runs; the last said: {last}"
     );
-    assert!(
-        sandbox.spool_debris().is_empty(),
-        "{:?}",
-        sandbox.spool_debris()
-    );
+    sandbox.assert_no_spool_debris();
 }
 
 #[test]
 fn a_killed_run_leaves_debris_that_the_next_run_removes() {
     let body = payload(100_000);
-    let half = body[..50_000].to_vec();
-    let stalling = TestServer::start(move |_| Reply::Drip {
-        declared_len: 100_000,
-        headers: Vec::new(),
-        body: half.clone(),
-        drip: Vec::new(),
-        every: Duration::from_millis(100),
-    });
+    let stalling = stalls_halfway(&body);
     let sandbox = Sandbox::new();
     let lift = sandbox.manifest(
         "f",
@@ -213,11 +208,7 @@ fn a_killed_run_leaves_debris_that_the_next_run_removes() {
         Some(&sha256_hex(&body)),
     );
     sandbox.bind(&lift, "f").assert_delivered(&body);
-    assert!(
-        sandbox.spool_debris().is_empty(),
-        "{:?}",
-        sandbox.spool_debris()
-    );
+    sandbox.assert_no_spool_debris();
 }
 
 #[test]
@@ -349,11 +340,7 @@ fn a_run_killed_halfway_is_resumed_by_the_next_with_a_range_request() {
     );
     assert_eq!(requests[1].header("if-range"), Some("\"v1\""));
     assert!(out.stderr.contains("earlier run left"), "{}", out.stderr);
-    assert!(
-        sandbox.spool_debris().is_empty(),
-        "{:?}",
-        sandbox.spool_debris()
-    );
+    sandbox.assert_no_spool_debris();
 }
 
 #[test]
@@ -394,24 +381,13 @@ fn a_corrupted_leftover_is_detected_and_never_emitted() {
         requests[2].header("range").is_none(),
         "the retry did not start over"
     );
-    assert!(
-        sandbox.spool_debris().is_empty(),
-        "{:?}",
-        sandbox.spool_debris()
-    );
+    sandbox.assert_no_spool_debris();
 }
 
 #[test]
 fn a_stopped_run_holding_the_spool_does_not_block_the_next() {
     let body = payload(100_000);
-    let half = body[..50_000].to_vec();
-    let stalling = TestServer::start(move |_| Reply::Drip {
-        declared_len: 100_000,
-        headers: Vec::new(),
-        body: half.clone(),
-        drip: Vec::new(),
-        every: Duration::from_millis(100),
-    });
+    let stalling = stalls_halfway(&body);
     let mut sandbox = Sandbox::new();
     let lift = sandbox.manifest(
         "f",
@@ -482,7 +458,7 @@ fn an_ftp_run_killed_halfway_is_continued_by_the_next() {
     out.assert_delivered(&body);
     assert!(out.stderr.contains("earlier run left"), "{}", out.stderr);
     assert!(out.stderr.contains("resuming at byte"), "{}", out.stderr);
-    assert!(sandbox.spool_debris().is_empty());
+    sandbox.assert_no_spool_debris();
 }
 
 #[test]

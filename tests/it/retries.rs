@@ -120,7 +120,7 @@ fn truncated_body_is_retried_and_a_persistent_cut_fails() {
         .bind(&lift, "f")
         .assert_failed(&["f", "interrupted", "after 4 attempts"]);
     assert_eq!(always_cut.request_count(), 4);
-    assert!(sandbox.spool_debris().is_empty());
+    sandbox.assert_no_spool_debris();
 }
 
 #[test]
@@ -190,7 +190,7 @@ fn a_cut_transfer_resumes_with_a_guarded_range_request() {
         "{}",
         out.stderr
     );
-    assert!(sandbox.spool_debris().is_empty());
+    sandbox.assert_no_spool_debris();
 }
 
 #[test]

@@ -194,6 +194,12 @@ impl Sandbox {
             .expect("run the wrapper")
     }
 
+    /// Asserts that no run left anything in the spool directory.
+    pub fn assert_no_spool_debris(&self) {
+        let debris = self.spool_debris();
+        assert!(debris.is_empty(), "left in the spool directory: {debris:?}");
+    }
+
     /// Files left in the spool directory (there should be none after any run).
     pub fn spool_debris(&self) -> Vec<PathBuf> {
         match std::fs::read_dir(self.cache().join("spool")) {
