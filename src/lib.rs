@@ -11,6 +11,7 @@ mod parts;
 pub mod progress;
 pub mod report;
 pub mod run;
+pub mod scie;
 mod share;
 mod space;
 pub mod spool;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, anyhow};
+use anyhow::anyhow;
 use serde_json::Value;
 
 use crate::verify::{Expected, Sha256Hex};
@@ -17,38 +17,55 @@ pub struct Entry {
     pub expected: Expected,
 }
 
-/// Reads the entry for `name` from the manifest at `path`. Every error names both.
-pub fn load(path: &Path, name: &str) -> anyhow::Result<Entry> {
-    let context = || format!("lift manifest {}: file {name:?}", path.display());
-    let text = std::fs::read(path)
-        .map_err(|e| anyhow!("cannot read it: {e}"))
-        .with_context(context)?;
-    let json: Value = serde_json::from_slice(&text)
-        .map_err(|e| anyhow!("not valid JSON: {e}"))
-        .with_context(context)?;
-    entry(&json, name).with_context(context)
+/// Reads and parses the manifest at `path`; errors say why (the caller names the file).
+pub fn read(path: &Path) -> anyhow::Result<Value> {
+    let text = std::fs::read(path).map_err(|e| anyhow!("cannot read it: {e}"))?;
+    serde_json::from_slice(&text).map_err(|e| anyhow!("not valid JSON: {e}"))
 }
 
-/// The entry for `name` in an already parsed manifest.
+/// The entry for `name` in an already parsed manifest, which must list URLs for it.
 pub fn entry(json: &Value, name: &str) -> anyhow::Result<Entry> {
-    let table = json
-        .get("ptex")
-        .and_then(Value::as_object)
-        .ok_or_else(|| anyhow!("the manifest has no top-level `ptex` table of URLs"))?;
-    let urls = match table.get(name) {
-        None => return Err(anyhow!("no URL for it in the `ptex` table")),
-        Some(Value::String(url)) => vec![url.clone()],
+    let urls = match urls(json, name)? {
+        Some(urls) => urls,
+        None if json.get("ptex").is_some_and(Value::is_object) => {
+            return Err(anyhow!("no URL for it in the `ptex` table"));
+        }
+        None => {
+            return Err(anyhow!(
+                "the manifest has no top-level `ptex` table of URLs"
+            ));
+        }
+    };
+    Ok(Entry {
+        urls,
+        expected: expected(json, name)?,
+    })
+}
+
+/// The URLs the `ptex` table gives for `name`, or `None` when it has no entry for it (or
+/// there is no table). An entry that is not a URL or a list of URLs is an error.
+pub fn urls(json: &Value, name: &str) -> anyhow::Result<Option<Vec<String>>> {
+    let Some(table) = json.get("ptex").and_then(Value::as_object) else {
+        return Ok(None);
+    };
+    match table.get(name) {
+        None => Ok(None),
+        Some(Value::String(url)) => Ok(Some(vec![url.clone()])),
         Some(Value::Array(list)) if !list.is_empty() => list
             .iter()
             .map(|v| v.as_str().map(str::to_string))
             .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| anyhow!("its `ptex` entry must list URLs as strings"))?,
-        Some(_) => {
-            return Err(anyhow!(
-                "its `ptex` entry must be a URL or a non-empty list of URLs"
-            ));
-        }
-    };
+            .map(Some)
+            .ok_or_else(|| anyhow!("its `ptex` entry must list URLs as strings")),
+        Some(_) => Err(anyhow!(
+            "its `ptex` entry must be a URL or a non-empty list of URLs"
+        )),
+    }
+}
+
+/// The size and sha256 the `scie.lift.files[]` entry named `name` gives, as far as it gives
+/// them; a value of the wrong form is an error.
+pub fn expected(json: &Value, name: &str) -> anyhow::Result<Expected> {
     let file = json
         .pointer("/scie/lift/files")
         .and_then(Value::as_array)
@@ -71,10 +88,7 @@ pub fn entry(json: &Value, name: &str) -> anyhow::Result<Entry> {
         }
         Some(other) => return Err(anyhow!("its hash must be a string, got {other}")),
     };
-    Ok(Entry {
-        urls,
-        expected: Expected { size, sha256 },
-    })
+    Ok(Expected { size, sha256 })
 }
 
 #[cfg(test)]

@@ -66,11 +66,15 @@ impl Reporter {
     }
 }
 
-/// Prints the `--dry-run` plan: the candidate sources of `name`, in order.
-pub fn dry_run(name: &str, lines: &[String]) {
+/// Prints the `--dry-run` plan: the candidate sources of `name`, in order, then `notes`
+/// (what it must be, and where that came from).
+pub fn dry_run(name: &str, lines: &[String], notes: &[String]) {
     eprintln!("ptex: dry run: {name} would be fetched from, in order:");
     for (index, line) in lines.iter().enumerate() {
         eprintln!("  {}. {}", index + 1, one_line(line));
+    }
+    for note in notes {
+        eprintln!("  {}", one_line(note));
     }
 }
 

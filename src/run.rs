@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, anyhow, bail};
 use ptex_config::{Candidate, Env, ProcessEnv, Settings};
 use ptex_schemes::{Dispatcher, Header, RequestOptions, Scheme, Source};
+use serde_json::Value;
 
 use crate::cli::Cli;
 use crate::fetch::{self, Job, Limits};
@@ -15,6 +16,7 @@ use crate::manifest;
 use crate::output;
 use crate::progress::Progress;
 use crate::report::{self, Reporter};
+use crate::scie;
 use crate::space;
 use crate::spool::safe_file_name;
 use crate::verify::{Expected, Sha256Hex};
@@ -31,8 +33,38 @@ struct Request {
     remote_name: String,
     /// Prefix for errors about the request itself (the manifest and file, or the URL).
     context: String,
-    /// A binding-mode file the manifest gives no size or sha256 for.
-    unverified: bool,
+    /// For a binding-mode file nothing gives both a size and a sha256 for: what was asked.
+    unverified: Option<String>,
+    /// Where the URLs, the size and the sha256 came from, for `--dry-run` and `-v`.
+    provenance: Provenance,
+    /// Warnings found while reading the request, shown once the reporter exists.
+    warnings: Vec<String>,
+}
+
+/// Where each part of a request came from: a file, the running scie, a flag.
+#[derive(Default)]
+struct Provenance {
+    /// The file whose `ptex` table listed the URLs (binding mode).
+    urls: Option<String>,
+    size: Option<String>,
+    sha256: Option<String>,
+}
+
+impl Provenance {
+    /// One line per known expectation, saying where it came from.
+    fn lines(&self, expected: &Expected) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let (Some(size), Some(from)) = (expected.size, &self.size) {
+            lines.push(format!("expected size {size} bytes, from {from}"));
+        }
+        if let (Some(sha256), Some(from)) = (&expected.sha256, &self.sha256) {
+            lines.push(format!("expected sha256 {sha256}, from {from}"));
+        }
+        if expected.size.is_none() || expected.sha256.is_none() {
+            lines.push("not verified: no expected size and sha256".to_string());
+        }
+        lines
+    }
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -54,24 +86,30 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         dump_headers,
         Progress::new(show_progress, &request.name),
     );
-    for warning in &settings.warnings {
+    for warning in settings.warnings.iter().chain(&request.warnings) {
         report.warn(warning);
     }
 
     let candidates = settings.file.routing.candidates(&request.urls);
+    let provenance = request.provenance.lines(&request.expected);
     if cli.dry_run {
         let lines: Vec<String> = candidates
             .iter()
-            .map(|c| describe_candidate(c, &settings))
+            .map(|c| describe_candidate(c, &settings, request.provenance.urls.as_deref()))
             .collect();
-        report::dry_run(&request.name, &lines);
+        report::dry_run(&request.name, &lines, &provenance);
         return Ok(());
     }
+    if let Some(from) = &request.provenance.urls {
+        report.info(format_args!("{}: URLs from {from}", request.name));
+    }
+    for line in &provenance {
+        report.info(format_args!("{}: {line}", request.name));
+    }
     let job = plan(&cli, &request, &candidates, &settings)?;
-    if request.unverified {
+    if let Some(why) = &request.unverified {
         report.warn(format_args!(
-            "{}: the manifest does not give both its size and sha256; the download cannot be \
-             verified",
+            "{}: {why}; the download cannot be verified",
             job.name
         ));
     }
@@ -120,23 +158,146 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Binding mode: the file's URLs and expectations come from the lift manifest.
+/// Binding mode: the file's URLs and expectations come from the lift manifest. When it
+/// lacks them (a URL-override file such as pex's `PEX_BOOTSTRAP_URLS` names) and `SCIE` names
+/// the running scie, the scie's own embedded manifest fills in: its `ptex` entry for a file
+/// the given one does not list, its size and sha256 where the given one is silent.
 fn binding_request(cli: &Cli, manifest: &Path, file: &str) -> anyhow::Result<Request> {
-    let entry = manifest::load(manifest, file)?;
     let context = format!("lift manifest {}: file {file:?}", manifest.display());
-    let flags = flag_expectations(cli).context(context.clone())?;
-    let expected = Expected {
-        size: agree("size", entry.expected.size, flags.size).context(context.clone())?,
-        sha256: agree("sha256", entry.expected.sha256, flags.sha256).context(context.clone())?,
+    let given = manifest::read(manifest).context(context.clone())?;
+    let given_urls = manifest::urls(&given, file).context(context.clone())?;
+    let given_expected = manifest::expected(&given, file).context(context.clone())?;
+    let here = format!("the manifest {}", manifest.display());
+    let mut warnings = Vec::new();
+    let needed = given_urls.is_none() || !given_expected.is_complete();
+    let scie = running_scie(file, needed, &mut warnings);
+
+    let (urls, urls_from) = match (given_urls, &scie) {
+        (Some(urls), _) => (urls, here.clone()),
+        (None, Some(scie)) if scie.urls.is_some() => {
+            (scie.urls.clone().unwrap_or_default(), scie.name.clone())
+        }
+        (None, scie) => {
+            let table = match given.get("ptex") {
+                Some(Value::Object(_)) => "no URL for it in the `ptex` table",
+                _ => "the manifest has no top-level `ptex` table of URLs",
+            };
+            let also = match scie {
+                Some(scie) => format!(", nor in that of {}", scie.name),
+                None => String::new(),
+            };
+            return Err(anyhow!("{table}{also}").context(context));
+        }
     };
+    let scie_expected = scie.as_ref().map(|s| (&s.expected, s.name.as_str()));
+    let size = merge(
+        "size",
+        (given_expected.size, &here),
+        scie_expected.map(|(e, name)| (e.size, name)),
+    )
+    .context(context.clone())?;
+    let sha256 = merge(
+        "sha256",
+        (given_expected.sha256, &here),
+        scie_expected.map(|(e, name)| (e.sha256.clone(), name)),
+    )
+    .context(context.clone())?;
+    let flags = flag_expectations(cli).context(context.clone())?;
+    let (size, size_from) = with_flag("size", size, flags.size).context(context.clone())?;
+    let (sha256, sha256_from) =
+        with_flag("sha256", sha256, flags.sha256).context(context.clone())?;
+    let expected = Expected { size, sha256 };
+    let unverified = (!expected.is_complete()).then(|| match &scie {
+        Some(_) => "neither the manifest nor the running scie ($SCIE) gives both its size and \
+                    sha256"
+            .to_string(),
+        None => "the manifest does not give both its size and sha256".to_string(),
+    });
     Ok(Request {
         name: file.to_string(),
-        unverified: !expected.is_complete(),
-        urls: entry.urls,
+        unverified,
+        urls,
         expected,
         remote_name: file.to_string(),
         context,
+        provenance: Provenance {
+            urls: Some(urls_from),
+            size: size_from,
+            sha256: sha256_from,
+        },
+        warnings,
     })
+}
+
+/// What the running scie's embedded manifest says about one file.
+struct ScieEntry {
+    /// How messages name it: "the running scie PATH ($SCIE)".
+    name: String,
+    urls: Option<Vec<String>>,
+    expected: Expected,
+}
+
+/// The running scie's entry for `file`, when `SCIE` names a readable scie. A scie that cannot
+/// be read is a warning when it was `needed` (silence otherwise: the manifest said it all).
+fn running_scie(file: &str, needed: bool, warnings: &mut Vec<String>) -> Option<ScieEntry> {
+    let path = PathBuf::from(ProcessEnv.var_os("SCIE").filter(|v| !v.is_empty())?);
+    let name = format!("the running scie {} ($SCIE)", path.display());
+    let read = scie::read(&path).and_then(|lift| {
+        Ok(ScieEntry {
+            urls: manifest::urls(&lift.json, file)?,
+            expected: manifest::expected(&lift.json, file)?,
+            name: name.clone(),
+        })
+    });
+    match read {
+        Ok(entry) => Some(entry),
+        Err(err) => {
+            if needed {
+                warnings.push(format!(
+                    "{file}: cannot use {name}: {err:#}; going on with the manifest alone"
+                ));
+            }
+            None
+        }
+    }
+}
+
+/// One expectation from the given manifest and the running scie, with where it came from;
+/// when both give it, they must agree.
+fn merge<T: PartialEq + std::fmt::Display>(
+    what: &str,
+    (given, here): (Option<T>, &str),
+    scie: Option<(Option<T>, &str)>,
+) -> anyhow::Result<Option<(T, String)>> {
+    let (theirs, there) = match scie {
+        Some((Some(theirs), there)) => (theirs, there),
+        _ => return Ok(given.map(|v| (v, here.to_string()))),
+    };
+    match given {
+        Some(ours) if ours != theirs => bail!(
+            "{here} gives its {what} as {ours}, but {there} gives {theirs}; refusing to guess \
+             which is right"
+        ),
+        Some(ours) => Ok(Some((ours, here.to_string()))),
+        None => Ok(Some((theirs, there.to_string()))),
+    }
+}
+
+/// An expectation with its flag: the flag fills it in where nothing gave it, and must agree
+/// with it otherwise. Returns the value and where it came from.
+fn with_flag<T: PartialEq + std::fmt::Display>(
+    what: &str,
+    known: Option<(T, String)>,
+    flag: Option<T>,
+) -> anyhow::Result<(Option<T>, Option<String>)> {
+    match (known, flag) {
+        (Some((value, from)), Some(flag)) if value != flag => {
+            bail!("--{what} {flag} disagrees with the {what} {value} from {from}")
+        }
+        (Some((value, from)), _) => Ok((Some(value), Some(from))),
+        (None, Some(flag)) => Ok((Some(flag), Some(format!("--{what}")))),
+        (None, None) => Ok((None, None)),
+    }
 }
 
 /// Direct mode: one URL, verified against `--size` and `--sha256` when given.
@@ -153,7 +314,13 @@ fn direct_request(cli: &Cli, url: &str) -> anyhow::Result<Request> {
         name,
         urls: vec![url.to_string()],
         remote_name,
-        unverified: false,
+        unverified: None,
+        provenance: Provenance {
+            urls: None,
+            size: cli.size.map(|_| "--size".to_string()),
+            sha256: cli.sha256.as_ref().map(|_| "--sha256".to_string()),
+        },
+        warnings: Vec::new(),
     })
 }
 
@@ -229,10 +396,18 @@ fn http_target(source: &Source) -> Option<(&str, Option<u16>, bool)> {
 
 /// One `--dry-run` line: the URL (redacted), why it is a candidate, and which credentials
 /// it would use, by name only.
-fn describe_candidate(candidate: &Candidate, settings: &Settings) -> String {
+fn describe_candidate(
+    candidate: &Candidate,
+    settings: &Settings,
+    listed_in: Option<&str>,
+) -> String {
     let url = ptex_schemes::redact_url(&candidate.url);
+    let via = match listed_in {
+        Some(file) => format!("{}, listed in {file}", candidate.via),
+        None => candidate.via.clone(),
+    };
     if candidate.blocked {
-        return format!("{url}  ({}; blocked)", candidate.via);
+        return format!("{url}  ({via}; blocked)");
     }
     let credentials = match Source::parse(&candidate.url) {
         Err(e) => format!("unusable: {e}"),
@@ -251,7 +426,7 @@ fn describe_candidate(candidate: &Candidate, settings: &Settings) -> String {
             Scheme::File => "none".to_string(),
         },
     };
-    format!("{url}  ({}; credentials: {credentials})", candidate.via)
+    format!("{url}  ({via}; credentials: {credentials})")
 }
 
 fn flag_expectations(cli: &Cli) -> anyhow::Result<Expected> {
@@ -265,20 +440,6 @@ fn flag_expectations(cli: &Cli) -> anyhow::Result<Expected> {
         size: cli.size,
         sha256,
     })
-}
-
-/// The manifest's value, or the flag's where the manifest is silent; both must agree.
-fn agree<T: PartialEq + std::fmt::Display>(
-    what: &str,
-    manifest: Option<T>,
-    flag: Option<T>,
-) -> anyhow::Result<Option<T>> {
-    match (manifest, flag) {
-        (Some(m), Some(f)) if m != f => {
-            bail!("--{what} {f} disagrees with the manifest's {what} {m}")
-        }
-        (m, f) => Ok(m.or(f)),
-    }
 }
 
 /// glibc keeps memory freed at the top of the heap for reuse, up to a threshold that grows
