@@ -129,9 +129,9 @@ pub async fn fetch(
                 match attempt(job, source, dispatcher, limits, &mut state, report).await {
                     Ok(verified) => return Ok((state.spool, verified)),
                     Err(Failure::Local(err)) => {
-                        return Err(
-                            err.context(format!("failed to fetch {} from {source}", job.name))
-                        );
+                        return Err(err
+                            .context(format!("Failed to fetch {source}"))
+                            .context(format!("failed to fetch {}", job.name)));
                     }
                     Err(Failure::Source {
                         reason,
@@ -173,7 +173,8 @@ pub async fn fetch(
     Err(all_failed(job, &last_failure, &attempts))
 }
 
-/// The final error: every source tried, with its last reason.
+/// The final error: every source tried, with its last reason, each as the original ptex
+/// said it (`Failed to fetch <url>: <reason>`), so scripts written against it still match.
 fn all_failed(job: &Job, last_failure: &[Option<String>], attempts: &[u32]) -> anyhow::Error {
     let tried: Vec<String> = job
         .sources
@@ -183,13 +184,13 @@ fn all_failed(job: &Job, last_failure: &[Option<String>], attempts: &[u32]) -> a
         .filter_map(|((source, failure), &count)| {
             let failure = failure.as_ref()?;
             Some(match count {
-                1 => format!("{source}: {failure}"),
-                n => format!("{source}: {failure} (after {n} attempts)"),
+                1 => failed_to_fetch(source, failure),
+                n => failed_to_fetch(source, format_args!("{failure} (after {n} attempts)")),
             })
         })
         .collect();
     match tried.as_slice() {
-        [one] => anyhow!("failed to fetch {} from {one}", job.name),
+        [one] => anyhow!("failed to fetch {}: {one}", job.name),
         _ => anyhow!(
             "failed to fetch {}: all {} sources failed: {}",
             job.name,
@@ -197,6 +198,11 @@ fn all_failed(job: &Job, last_failure: &[Option<String>], attempts: &[u32]) -> a
             tried.join("; ")
         ),
     }
+}
+
+/// One source's failure in the original ptex's words: `Failed to fetch <url>: <reason>`.
+pub(crate) fn failed_to_fetch(source: &Source, reason: impl std::fmt::Display) -> String {
+    format!("Failed to fetch {source}: {reason}")
 }
 
 /// The wait before retry round `round` (1-based): full jitter over a doubling window, but
@@ -243,9 +249,15 @@ impl Transfer {
             None => Spool::create(spool_dir, &job.name).with_context(|| {
                 let dir = std::path::absolute(spool_dir);
                 format!(
-                    "failed to fetch {} from {source}: cannot create a spool file in {}",
+                    "failed to fetch {}: {}",
                     job.name,
-                    dir.as_deref().unwrap_or(spool_dir).display()
+                    failed_to_fetch(
+                        source,
+                        format_args!(
+                            "cannot create a spool file in {}",
+                            dir.as_deref().unwrap_or(spool_dir).display()
+                        )
+                    )
                 )
             })?,
         };

@@ -170,6 +170,17 @@ fn version_is_bare() {
         format!("{}\n", env!("CARGO_PKG_VERSION")).as_bytes()
     );
     assert_eq!(Sandbox::new().run(&["--version"]).stdout, out.stdout);
+    // The version policy (README, "Versions"): a successor of the original's 1.7.0 that
+    // keeps its command line, so tools comparing versions see a newer ptex.
+    let version = String::from_utf8(out.stdout).unwrap();
+    let numbers: Vec<u64> = version
+        .trim()
+        .split('.')
+        .map(|n| n.parse().expect("numeric version"))
+        .collect();
+    assert_eq!(numbers.len(), 3, "{version}");
+    assert!(numbers.as_slice() > [1, 7, 0].as_slice(), "{version}");
+    assert_eq!(numbers[0], 1, "same major line as 1.7.0: {version}");
 }
 
 #[test]
