@@ -5,6 +5,7 @@
 //! file, so bytes of two sources (or two versions of a file) are never mixed.
 
 use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use crate::parts::{self, Plan};
 use crate::progress::Progress;
 use crate::report::Reporter;
 use crate::share::{self, Claim};
+use crate::sniff;
 use crate::spool::{self, Spool};
 use crate::verify::{Expected, Sha256Hex, Verified, Verifier, VerifyError};
 
@@ -234,6 +236,8 @@ pub(crate) struct Transfer {
     pub(crate) spool: Spool,
     pub(crate) verifier: Verifier,
     pub(crate) validator: Option<String>,
+    /// The `Content-Type` of the response the bytes came from, to say what came back.
+    pub(crate) content_type: Option<String>,
 }
 
 impl Transfer {
@@ -265,6 +269,7 @@ impl Transfer {
             spool,
             verifier: Verifier::new(job.expected.clone()),
             validator: None,
+            content_type: None,
         })
     }
 
@@ -288,6 +293,38 @@ impl Transfer {
         self.spool.reset().map_err(|e| self.spool_error(e))?;
         self.verifier = Verifier::new(job.expected.clone());
         Ok(())
+    }
+
+    /// A mismatch found before the body is read, with what the source says it sends when
+    /// that is a page rather than a file.
+    fn early_mismatch(&self, err: VerifyError) -> Failure {
+        let mut failure = Failure::from(err);
+        if let (Failure::Source { reason, .. }, Some(words)) = (
+            &mut failure,
+            sniff::describe_type(self.content_type.as_deref()),
+        ) {
+            reason.push_str(&format!("; {words}"));
+        }
+        failure
+    }
+
+    /// A mismatch found once the body is in, with what came back in plain words when it
+    /// was not a file at all (an HTML page, an empty body, a JSON error).
+    fn late_mismatch(&mut self, err: VerifyError, length: u64) -> Failure {
+        let mut head = vec![0; sniff::HEAD.min(length as usize)];
+        let read = self
+            .spool
+            .handle()
+            .and_then(|file| file.read_exact_at(&mut head, 0));
+        let words = match read {
+            Ok(()) => sniff::describe(&head, length, self.content_type.as_deref()),
+            Err(_) => None,
+        };
+        let mut failure = Failure::from(err);
+        if let (Failure::Source { reason, .. }, Some(words)) = (&mut failure, words) {
+            reason.push_str(&format!("; {words}"));
+        }
+        failure
     }
 
     pub(crate) fn spool_error(&self, err: std::io::Error) -> Failure {
@@ -330,7 +367,15 @@ async fn attempt(
         let _ = state.spool.note(&source_key(source), validator, None);
     }
     let declared = download.content_length().map(|rest| offset + rest);
-    state.verifier.check_declared(declared)?;
+    state.content_type = download.content_type().map(str::to_string);
+    state
+        .verifier
+        .check_declared(declared)
+        .map_err(|e| state.early_mismatch(e))?;
+    state
+        .verifier
+        .check_declared_sha256(download.declared_sha256())
+        .map_err(|e| state.early_mismatch(e))?;
     let total = job.expected.size.or(declared);
     let progress = report.progress();
     progress.start(total);
@@ -387,6 +432,7 @@ fn finish(
     offset: u64,
     report: &Reporter,
 ) -> Result<Verified, Failure> {
+    let length = state.verifier.accepted();
     let verifier = std::mem::replace(&mut state.verifier, Verifier::new(Expected::default()));
     let verified = match verifier.finish() {
         Ok(verified) => verified,
@@ -400,7 +446,7 @@ fn finish(
                 retry_after: None,
             });
         }
-        Err(err) => return Err(err.into()),
+        Err(err) => return Err(state.late_mismatch(err, length)),
     };
     report.info(format_args!(
         "{source}: verified {} bytes, sha256 {}",

@@ -12,6 +12,7 @@ pub mod progress;
 pub mod report;
 pub mod run;
 pub mod scie;
+mod sniff;
 mod share;
 mod space;
 pub mod spool;

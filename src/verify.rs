@@ -72,6 +72,15 @@ pub enum VerifyError {
     TooLarge { expected: u64 },
     #[error("size mismatch: expected {expected} bytes, got {actual}")]
     Size { expected: u64, actual: u64 },
+    #[error(
+        "sha256 mismatch: expected {expected}, the server's {header} header declares {declared} \
+         (the body was not read)"
+    )]
+    DeclaredSha256 {
+        header: &'static str,
+        expected: Sha256Hex,
+        declared: String,
+    },
     #[error("the sha256 could not be computed: {reason}")]
     HashingFailed { reason: String },
     #[error("sha256 mismatch: expected {expected}, got {actual}")]
@@ -209,6 +218,24 @@ impl Verifier {
         match (self.expected.size, declared) {
             (Some(expected), Some(declared)) if expected != declared => {
                 Err(VerifyError::DeclaredSize { expected, declared })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Fails early when a checksum header the source sent (a mirror's `X-Checksum-Sha256`,
+    /// S3's `x-amz-checksum-sha256`) names other bytes than the expected ones.
+    pub fn check_declared_sha256(
+        &self,
+        declared: Option<&ptex_schemes::DeclaredSha256>,
+    ) -> Result<(), VerifyError> {
+        match (&self.expected.sha256, declared) {
+            (Some(expected), Some(declared)) if expected.0 != declared.sha256 => {
+                Err(VerifyError::DeclaredSha256 {
+                    header: declared.header,
+                    expected: expected.clone(),
+                    declared: declared.sha256.clone(),
+                })
             }
             _ => Ok(()),
         }

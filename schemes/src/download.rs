@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 
-use crate::FetchError;
+use crate::{DeclaredSha256, FetchError};
 
 /// A response body being received. Dropping it abandons the transfer.
 pub struct Download {
@@ -14,6 +14,10 @@ pub struct Download {
     starts_at: Option<u64>,
     validator: Option<String>,
     splittable: bool,
+    /// The sha256 the response's headers declare for the whole file, if any.
+    declared_sha256: Option<DeclaredSha256>,
+    /// The response's `Content-Type`, if any.
+    content_type: Option<String>,
     body: Body,
 }
 
@@ -45,6 +49,8 @@ impl Download {
             starts_at,
             validator,
             splittable,
+            declared_sha256: crate::checksum::declared_sha256(response.headers()),
+            content_type: header(reqwest::header::CONTENT_TYPE),
             body: Body::Http(response),
         }
     }
@@ -63,6 +69,8 @@ impl Download {
             starts_at,
             validator,
             splittable,
+            declared_sha256: None,
+            content_type: None,
             body: Body::Store(stream, hint, idle),
         }
     }
@@ -88,6 +96,17 @@ impl Download {
     /// gave one.
     pub fn validator(&self) -> Option<&str> {
         self.validator.as_deref()
+    }
+
+    /// The sha256 the source declares for the whole file (a mirror's checksum header), so a
+    /// wrong file can be refused before its body is read.
+    pub fn declared_sha256(&self) -> Option<&DeclaredSha256> {
+        self.declared_sha256.as_ref()
+    }
+
+    /// The media type the source gives the body (`Content-Type`), if any.
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
     }
 
     /// The next chunk of the body; `None` at its end.

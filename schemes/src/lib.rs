@@ -7,6 +7,7 @@
 //! the command line. `http(s)://` and `file://` are always built in; `s3://`, `gs://` and
 //! `ftp://` each come with the cargo feature `s3`, `gcs` or `ftp` (all on by default).
 
+mod checksum;
 mod dispatch;
 mod download;
 mod error;
@@ -24,6 +25,7 @@ mod source;
 mod store;
 mod upload;
 
+pub use checksum::DeclaredSha256;
 pub use dispatch::Dispatcher;
 pub use download::Download;
 pub use error::{Disposition, FetchError};
