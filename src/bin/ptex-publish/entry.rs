@@ -75,6 +75,16 @@ pub fn run(session: &Session, args: Args) -> anyhow::Result<()> {
     if args.urls.len() > 1 && (args.name.is_some() || args.key.is_some()) {
         bail!("--name and --key describe one file: give one URL with them");
     }
+    if let Some(path) = &args.into
+        && Manifest::read(path)?.in_scie
+    {
+        bail!(
+            "lift manifest {}: it is a built scie, whose manifest cannot be edited in place: \
+             give --into the lift manifest it was built from, then build it again (or hand \
+             users a URL-override file: `ptex-publish mirror --write-urls-file`)",
+            path.display()
+        );
+    }
     // Every URL is checked before the first request.
     let mut wanted = Vec::new();
     for url in &args.urls {

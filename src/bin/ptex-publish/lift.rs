@@ -1,6 +1,7 @@
 //! What scie-jump reads from a lift manifest about the files ptex fetches: which files carry
-//! a `source`, and the `type` scie-jump gives a file by its name. The manifest is kept as
-//! text too, for editing it in place (see `splice`).
+//! a `source`, and the `type` scie-jump gives a file by its name. The manifest is read from a
+//! JSON file or from the tail of a built scie, and kept as text too, for editing it in place
+//! (see `splice`).
 
 use std::path::{Path, PathBuf};
 
@@ -12,12 +13,27 @@ pub struct Manifest {
     pub path: PathBuf,
     pub text: String,
     pub json: Value,
+    /// Whether `path` is a built scie (the manifest was read from its tail).
+    pub in_scie: bool,
 }
 
 impl Manifest {
-    /// Reads and parses the manifest at `path`; errors name it.
+    /// Reads and parses the manifest at `path`, a JSON lift manifest or a built scie (whose
+    /// embedded manifest is read from its tail); errors name it.
     pub fn read(path: &Path) -> anyhow::Result<Manifest> {
         let context = || format!("lift manifest {}", path.display());
+        if !starts_like_json(path) {
+            // Not JSON: a built scie, or neither (the scie reader says why).
+            let embedded = ptex::scie::read(path)
+                .map_err(|e| anyhow!("neither a JSON lift manifest nor a scie: {e:#}"))
+                .with_context(context)?;
+            return Ok(Manifest {
+                path: path.to_path_buf(),
+                text: embedded.text,
+                json: embedded.json,
+                in_scie: true,
+            });
+        }
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow!("cannot read it: {e}"))
             .with_context(context)?;
@@ -28,6 +44,7 @@ impl Manifest {
             path: path.to_path_buf(),
             text,
             json,
+            in_scie: false,
         })
     }
 
@@ -53,6 +70,18 @@ impl Manifest {
                 },
             )
             .collect()
+    }
+}
+
+/// Whether the file at `path` starts like JSON text; a file that cannot be read counts as
+/// JSON, so that reading it reports the error.
+fn starts_like_json(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 512];
+    let read = std::fs::File::open(path).and_then(|mut file| file.read(&mut head));
+    match read {
+        Ok(n) => ptex::scie::looks_like_json(&head[..n]) || n == 0,
+        Err(_) => true,
     }
 }
 

@@ -46,6 +46,11 @@ pub struct Args {
     /// URLs after it.
     #[arg(long, value_name = "OUT")]
     rewrite_manifest: Option<PathBuf>,
+
+    /// Write a URL-override file, `{"ptex": {"<file name>": "<copy URL>", …}}`, that a pex or
+    /// scie-pants scie reads through `PEX_BOOTSTRAP_URLS` / `PANTS_BOOTSTRAP_URLS`.
+    #[arg(long, value_name = "PATH")]
+    write_urls_file: Option<PathBuf>,
 }
 
 /// One file to copy.
@@ -147,7 +152,21 @@ pub fn run(session: &Session, args: Args) -> anyhow::Result<()> {
         rewrite_manifest(&manifest, &copies, out)?;
         session.say(format_args!("wrote {}", out.display()));
     }
+    if let Some(out) = &args.write_urls_file {
+        write_atomically(out, &urls_file(&copies))?;
+        session.say(format_args!("wrote the URL-override file {}", out.display()));
+    }
     Ok(())
+}
+
+/// A URL-override file naming each file's copy: one plain string per file, since the other
+/// tools that read these files (pex, scie-pants) accept nothing else.
+fn urls_file(copies: &[Copy]) -> String {
+    let entries: Vec<String> = copies
+        .iter()
+        .map(|copy| format!("{}: {}", quote(&copy.name), quote(copy.target.url().as_str())))
+        .collect();
+    format!("{{\"ptex\": {{\n  {}\n}}}}\n", entries.join(",\n  "))
 }
 
 /// Copies one file unless its copy is already complete.
