@@ -17,7 +17,13 @@ pub fn describe(head: &[u8], length: u64, content_type: Option<&str>) -> Option<
     let start = text.trim_start();
     let lower = start.to_ascii_lowercase();
     let media = content_type
-        .map(|t| t.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
     let kind = if lower.starts_with("<!doctype html") || lower.starts_with("<html") {
         "an HTML page (a login page, a captive portal or an error page?)"
@@ -32,7 +38,10 @@ pub fn describe(head: &[u8], length: u64, content_type: Option<&str>) -> Option<
     } else {
         return None;
     };
-    Some(format!("the source sent {kind}, starting `{}`", excerpt(start)))
+    Some(format!(
+        "the source sent {kind}, starting `{}`",
+        excerpt(start)
+    ))
 }
 
 /// Words for a source whose `Content-Type` says it is sending a page rather than a file,
@@ -44,13 +53,18 @@ pub fn describe_type(content_type: Option<&str>) -> Option<String> {
         m if m.ends_with("json") => "a JSON document (an error message?)",
         _ => return None,
     };
-    Some(format!("the source says it is sending {kind}: Content-Type {media}"))
+    Some(format!(
+        "the source says it is sending {kind}: Content-Type {media}"
+    ))
 }
 
 /// The first line of `text`, shortened, with anything unprintable dropped.
 fn excerpt(text: &str) -> String {
     let line = text.lines().next().unwrap_or("").trim();
-    let clean: String = line.chars().filter(|c| !c.is_control() && *c != '`').collect();
+    let clean: String = line
+        .chars()
+        .filter(|c| !c.is_control() && *c != '`')
+        .collect();
     match clean.char_indices().nth(60) {
         Some((cut, _)) => format!("{}…", &clean[..cut]),
         None => clean,
@@ -79,7 +93,10 @@ mod tests {
         );
         let json = br#"{"message": "API rate limit exceeded"}"#;
         let said = describe(json, 40, Some("application/json")).unwrap();
-        assert!(said.contains("a JSON document") && said.contains("rate limit"), "{said}");
+        assert!(
+            said.contains("a JSON document") && said.contains("rate limit"),
+            "{said}"
+        );
         let xml = b"<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code></Error>";
         assert!(describe(xml, 80, None).unwrap().contains("XML"));
         // A binary file that is merely the wrong one gets no words.

@@ -106,8 +106,14 @@ mod tests {
         let upper = HEX.to_uppercase();
         let goog = format!("crc32c=n03x6A==, sha256={B64}");
         for (pairs, header) in [
-            (vec![("x-checksum-sha256", upper.as_str())], "X-Checksum-Sha256"),
-            (vec![("x-amz-checksum-sha256", B64)], "x-amz-checksum-sha256"),
+            (
+                vec![("x-checksum-sha256", upper.as_str())],
+                "X-Checksum-Sha256",
+            ),
+            (
+                vec![("x-amz-checksum-sha256", B64)],
+                "x-amz-checksum-sha256",
+            ),
             (vec![("x-goog-hash", goog.as_str())], "x-goog-hash"),
         ] {
             let found = declared_sha256(&headers(&pairs)).unwrap();
@@ -124,7 +130,10 @@ mod tests {
                 ("x-amz-checksum-sha256", B64.to_string()),
                 ("x-amz-checksum-type", "COMPOSITE".to_string()),
             ],
-            vec![("x-goog-hash", "crc32c=n03x6A==,md5=kAFQmDzST7DWlj99KOF/cg==".into())],
+            vec![(
+                "x-goog-hash",
+                "crc32c=n03x6A==,md5=kAFQmDzST7DWlj99KOF/cg==".into(),
+            )],
             vec![("x-checksum-sha256", "abc".into())],
             vec![("x-amz-checksum-sha256", "not base64!".into())],
         ] {

@@ -11,6 +11,7 @@ mod gcs;
 mod manifest;
 mod mirrors;
 mod output;
+mod overrides;
 mod parts;
 mod publish;
 mod redirects;

@@ -154,7 +154,10 @@ pub fn run(session: &Session, args: Args) -> anyhow::Result<()> {
     }
     if let Some(out) = &args.write_urls_file {
         write_atomically(out, &urls_file(&copies))?;
-        session.say(format_args!("wrote the URL-override file {}", out.display()));
+        session.say(format_args!(
+            "wrote the URL-override file {}",
+            out.display()
+        ));
     }
     Ok(())
 }
@@ -164,7 +167,13 @@ pub fn run(session: &Session, args: Args) -> anyhow::Result<()> {
 fn urls_file(copies: &[Copy]) -> String {
     let entries: Vec<String> = copies
         .iter()
-        .map(|copy| format!("{}: {}", quote(&copy.name), quote(copy.target.url().as_str())))
+        .map(|copy| {
+            format!(
+                "{}: {}",
+                quote(&copy.name),
+                quote(copy.target.url().as_str())
+            )
+        })
         .collect();
     format!("{{\"ptex\": {{\n  {}\n}}}}\n", entries.join(",\n  "))
 }

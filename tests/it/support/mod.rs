@@ -1,5 +1,6 @@
 //! Test-support code shared by the `it` integration tests.
 
+pub mod built_scie;
 pub mod daemon;
 pub mod ftp;
 pub mod gcs;
