@@ -298,11 +298,12 @@ impl Transfer {
     /// A mismatch found before the body is read, with what the source says it sends when
     /// that is a page rather than a file.
     fn early_mismatch(&self, err: VerifyError) -> Failure {
+        let words = match err {
+            VerifyError::DeclaredSize { declared: 0, .. } => sniff::describe(&[], 0, None),
+            _ => sniff::describe_type(self.content_type.as_deref()),
+        };
         let mut failure = Failure::from(err);
-        if let (Failure::Source { reason, .. }, Some(words)) = (
-            &mut failure,
-            sniff::describe_type(self.content_type.as_deref()),
-        ) {
+        if let (Failure::Source { reason, .. }, Some(words)) = (&mut failure, words) {
             reason.push_str(&format!("; {words}"));
         }
         failure

@@ -72,6 +72,14 @@ fn server_down_names_file_url_and_reason() {
     let lift = sandbox.manifest("hello.tar.gz", json!(url), Some(1), Some(&sha256_hex(b"x")));
     let out = sandbox.bind(&lift, "hello.tar.gz");
     out.assert_failed(&["hello.tar.gz", &url, "connection refused"]);
+    // The original's phrase, which scie-pants' tests match, in the README's exact format.
+    assert_eq!(
+        out.last_line(),
+        format!(
+            "ptex: error: failed to fetch hello.tar.gz: Failed to fetch {url}: could not \
+             connect: connection refused"
+        )
+    );
     // A refused connection is a definite answer: no retry rounds.
     assert!(!out.stderr.contains("attempts"), "{}", out.stderr);
     assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
@@ -229,4 +237,25 @@ fn silent_hides_fallback_warnings_but_not_the_error() {
     sandbox
         .run(&["-s", lift.to_str().unwrap(), "f"])
         .assert_failed(&["f", "not found"]);
+}
+
+#[test]
+fn every_failed_source_carries_the_originals_phrase() {
+    let gone = TestServer::start(|_| Reply::status(404));
+    let denied = TestServer::start(|_| Reply::status(403));
+    let sandbox = Sandbox::new();
+    let (first, second) = (gone.url("/f.tar.gz"), denied.url("/f.tar.gz"));
+    let lift = sandbox.manifest(
+        "f.tar.gz",
+        json!([first, second]),
+        Some(1),
+        Some(&sha256_hex(b"x")),
+    );
+    let out = sandbox.bind(&lift, "f.tar.gz");
+    out.assert_failed(&[
+        "ptex: error: failed to fetch f.tar.gz: all 2 sources failed: ",
+        &format!("Failed to fetch {first}: not found"),
+        &format!("; Failed to fetch {second}: "),
+        "credentials",
+    ]);
 }

@@ -2,6 +2,7 @@
 //! user would, against real servers on loopback.
 
 mod binding;
+mod content;
 mod direct;
 mod disk;
 mod faults;
