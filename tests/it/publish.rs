@@ -609,3 +609,102 @@ fn mirror_on_a_terminal_draws_bars_and_keeps_stdout_for_the_rules() {
     let config: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text:?}"));
     assert!(config["mirrors"].is_array(), "{text}");
 }
+
+#[test]
+fn entry_names_a_file_by_its_decoded_last_segment() {
+    // python-build-standalone names hold `+`, which URLs carry as `%2B`.
+    let body = payload(321);
+    let server = origin(vec![("/rel/cpython-3.12%2B20240726.tar.gz", body.clone())]);
+    let sandbox = Sandbox::new();
+    let url = server.url("/rel/cpython-3.12%2B20240726.tar.gz");
+    let out = sandbox.publish(&["entry", &url]);
+    succeeded(&out);
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        printed["scie"]["lift"]["files"][0]["name"],
+        "cpython-3.12+20240726.tar.gz"
+    );
+    assert_eq!(printed["ptex"]["cpython-3.12+20240726.tar.gz"], json!(url));
+    // A decoded separator or dot name is still refused, before any request.
+    for bad in ["/rel/a%2Fb.tar.gz", "/rel/a%5Cb", "/rel/%2E%2E"] {
+        let out = sandbox.publish(&["entry", &server.url(bad)]);
+        assert_eq!(out.code, Some(1), "{bad}: {}", out.stderr);
+        assert!(out.last_line().contains("--name"), "{}", out.last_line());
+    }
+    assert_eq!(server.request_count(), 1);
+}
+
+#[test]
+fn a_built_scie_is_checked_and_mirrored_and_its_users_get_a_urls_file() {
+    use crate::support::built_scie;
+    let body = payload(30_000);
+    let name = "cpython-3.12+20240726-x86_64-unknown-linux-gnu-install_only.tar.gz";
+    let server = origin(vec![("/pbs/python.tar.gz", body.clone())]);
+    let sandbox = Sandbox::new();
+    let scie = sandbox.home().join("lazy.scie");
+    let hash = sha256_hex(&body);
+    built_scie::write(
+        &scie,
+        1 << 20,
+        &built_scie::lift(
+            &[(name, body.len() as u64, &hash)],
+            json!({ name: server.url("/pbs/python.tar.gz") }),
+        ),
+    );
+    let scie_arg = scie.to_str().unwrap();
+
+    let out = sandbox.publish(&["check", "--probe", scie_arg]);
+    succeeded(&out);
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(table.contains(name) && table.contains("ok"), "{table}");
+
+    // entry --into refuses a built scie, before any request.
+    let before = server.request_count();
+    let out = sandbox.publish(&[
+        "entry",
+        "--into",
+        scie_arg,
+        &server.url("/pbs/python.tar.gz"),
+    ]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.last_line().contains(scie_arg) && out.last_line().contains("built scie"),
+        "{}",
+        out.last_line()
+    );
+    assert_eq!(server.request_count(), before);
+
+    // mirror copies the scie's files and writes the file pex's users point
+    // PEX_BOOTSTRAP_URLS at: plain strings naming the copies.
+    let dir = sandbox.home().join("mirror");
+    let urls_file = sandbox.home().join("urls.json");
+    let out = sandbox.publish(&[
+        "mirror",
+        scie_arg,
+        "--to",
+        &file_url(&dir),
+        "--write-urls-file",
+        urls_file.to_str().unwrap(),
+    ]);
+    succeeded(&out);
+    let urls: Value = serde_json::from_slice(&std::fs::read(&urls_file).unwrap()).unwrap();
+    assert_eq!(urls, json!({"ptex": { name: file_url(&dir.join(name)) }}));
+
+    // With the origin down, ptex run by that scie through the file gets verified bytes.
+    drop(server);
+    let mut user = Sandbox::new();
+    user.env("SCIE", &scie);
+    user.bind(&urls_file, name).assert_delivered(&body);
+
+    // A file that is neither JSON nor a scie is refused, naming it.
+    let junk = sandbox.home().join("junk.bin");
+    std::fs::write(&junk, b"\x7fELF not a scie").unwrap();
+    let out = sandbox.publish(&["check", junk.to_str().unwrap()]);
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.last_line()
+            .contains("neither a JSON lift manifest nor a scie"),
+        "{}",
+        out.last_line()
+    );
+}
