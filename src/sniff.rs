@@ -25,9 +25,10 @@ pub fn describe(head: &[u8], length: u64, content_type: Option<&str>) -> Option<
                 .to_ascii_lowercase()
         })
         .unwrap_or_default();
-    let kind = if lower.starts_with("<!doctype html") || lower.starts_with("<html") {
-        "an HTML page (a login page, a captive portal or an error page?)"
-    } else if media == "text/html" && start.starts_with('<') {
+    let html = lower.starts_with("<!doctype html")
+        || lower.starts_with("<html")
+        || (media == "text/html" && start.starts_with('<'));
+    let kind = if html {
         "an HTML page (a login page, a captive portal or an error page?)"
     } else if media.ends_with("json") || start.starts_with('{') && lower.contains('"') {
         "a JSON document (an error message?)"

@@ -52,7 +52,7 @@ fn base64_sha256(text: &str) -> Option<String> {
 /// Standard base64 with padding; `None` for anything else.
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
     let text = text.as_bytes();
-    if text.is_empty() || text.len() % 4 != 0 {
+    if text.is_empty() || !text.len().is_multiple_of(4) {
         return None;
     }
     let value = |c: u8| match c {
