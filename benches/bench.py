@@ -9,8 +9,11 @@ Environment:
   BENCH_MB       size of the large file in MiB (default 1024)
   BENCH_SLOW_MB  size for the Python servers (gs, ftp) in the RSS table (default 256)
   BENCH_RUNS     runs per command (default 5)
+  BENCH_SCIE_MB  size of the large scie in the scie-tail case (default 300)
   BENCH_CASES    comma list of cases to run (default all): verified, startup, rate-limited,
-                 ranged-s3, rss (see CASES)
+                 ranged-s3, rss, scie-tail (see CASES)
+  BENCH_PTEX     the ptex binary to measure (default target/release/ptex, which benches/run
+                 builds)
 ptex runs with its defaults: PTEX_*, AWS_*, proxy and config-location variables of the
 caller are not passed on, and HOME is a fresh temp dir.
 """
@@ -30,11 +33,12 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PTEX = os.path.join(ROOT, "target", "release", "ptex")
+PTEX = os.environ.get("BENCH_PTEX") or os.path.join(ROOT, "target", "release", "ptex")
 VENV_BIN = os.path.join(ROOT, "target", "test-venv", "bin")
 MB = int(os.environ.get("BENCH_MB", "1024"))
 SLOW_MB = int(os.environ.get("BENCH_SLOW_MB", "256"))
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
+SCIE_MB = int(os.environ.get("BENCH_SCIE_MB", "300"))
 ORIGINAL_PTEX_BYTES = 6_377_624
 # The memory target of issue 6: a 1 GiB file, any scheme, in at most this much peak RSS.
 RSS_TARGET_KIB = 16 * 1024
@@ -468,6 +472,51 @@ def run_rss(bench):
     return ok
 
 
+def write_scie(path, size, lift_json):
+    """A scie as scie-jump lays one out: `size` bytes of launcher and files, an empty zip
+    (its end-of-central-directory record), then the lift manifest."""
+    piece = os.urandom(1 << 20)
+    with open(path, "wb") as f:
+        left = size
+        while left > 0:
+            f.write(piece[: min(left, len(piece))])
+            left -= min(left, len(piece))
+        f.write(b"PK\x05\x06" + bytes(16) + (0).to_bytes(2, "little"))
+        f.write(json.dumps(lift_json).encode())
+
+
+def run_scie_tail(bench):
+    """A pex-style override file verified against the running scie: ptex reads the scie's
+    embedded manifest from its tail only, so a large scie costs what a small one does."""
+    name, sha = bench.file(200)
+    url = f"file://{os.path.join(bench.www, name)}"
+    lift_json = {
+        "scie": {"lift": {"files": [{"name": name, "size": 200, "hash": sha, "source": "ptex-fetch"}]}},
+        "ptex": {name: url},
+    }
+    big, small = os.path.join(bench.work, "big.scie"), os.path.join(bench.work, "small.scie")
+    write_scie(big, SCIE_MB << 20, lift_json)
+    write_scie(small, 1 << 20, lift_json)
+    urls = os.path.join(bench.work, "urls.json")
+    with open(urls, "w") as f:
+        json.dump({"ptex": {name: url}}, f)
+    manifest = os.path.join(bench.work, "lift.json")
+    with open(manifest, "w") as f:
+        json.dump(lift_json, f)
+    run = f"{PTEX} -s {urls} {name} > /dev/null"
+    case(
+        "200 bytes through a URL-override file, size and sha256 from the running scie",
+        [
+            ("ptex lift.json (no scie read)", f"{PTEX} -s {manifest} {name} > /dev/null"),
+            ("ptex urls.json, SCIE = a 1 MiB scie", run, {"SCIE": small}),
+            (f"ptex urls.json, SCIE = a {SCIE_MB} MiB scie", run, {"SCIE": big}),
+            (f"cat the {SCIE_MB} MiB scie > /dev/null (reading it whole)", f"cat {big} > /dev/null"),
+        ],
+        bench.env,
+        "ptex lift.json (no scie read)",
+    )
+
+
 # BENCH_CASES names: what each measures, and its runner (which starts the servers it needs).
 CASES = {
     "verified": ("BENCH_MB from nginx, verified, to /dev/null; vs curl (| openssl, | sha256sum)", run_verified),
@@ -475,6 +524,7 @@ CASES = {
     "rate-limited": ("256 MiB (at most BENCH_MB) from nginx at 20 MB/s per connection; vs curl, aria2c", run_rate_limited),
     "ranged-s3": ("256 MiB (at most BENCH_MB) from s3s-fs; ptex on one connection vs in parts", run_ranged_s3),
     "rss": ("ptex's peak RSS over http, file, s3, gs, ftp (BENCH_SLOW_MB for gs, ftp)", run_rss),
+    "scie-tail": ("an override file checked against a BENCH_SCIE_MB MiB scie's tail; vs reading it whole", run_scie_tail),
 }
 
 

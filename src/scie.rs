@@ -44,10 +44,8 @@ pub fn read(path: &Path) -> anyhow::Result<Embedded> {
     let want = len.min(MAX_TAIL);
     file.seek(SeekFrom::Start(len - want))
         .context("cannot read it")?;
-    let mut tail = Vec::with_capacity(want as usize);
-    file.take(want)
-        .read_to_end(&mut tail)
-        .context("cannot read it")?;
+    let mut tail = vec![0; want as usize];
+    file.read_exact(&mut tail).context("cannot read it")?;
     let text = lift_text(&tail)?;
     let json: Value = serde_json::from_str(text)
         .map_err(|e| anyhow!("not a scie: what follows its zip is not JSON ({e})"))?;
