@@ -312,20 +312,29 @@ impl Transfer {
     /// A mismatch found once the body is in, with what came back in plain words when it
     /// was not a file at all (an HTML page, an empty body, a JSON error).
     fn late_mismatch(&mut self, err: VerifyError, length: u64) -> Failure {
-        let mut head = vec![0; sniff::HEAD.min(length as usize)];
-        let read = self
-            .spool
-            .handle()
-            .and_then(|file| file.read_exact_at(&mut head, 0));
-        let words = match read {
-            Ok(()) => sniff::describe(&head, length, self.content_type.as_deref()),
-            Err(_) => None,
-        };
+        let words = self
+            .head(length)
+            .and_then(|head| sniff::describe(&head, length, self.content_type.as_deref()));
         let mut failure = Failure::from(err);
         if let (Failure::Source { reason, .. }, Some(words)) = (&mut failure, words) {
             reason.push_str(&format!("; {words}"));
         }
         failure
+    }
+
+    /// Words for an unverifiable body that looks like a page or nothing rather than the
+    /// file `name` (see [`sniff::unexpected`]).
+    fn unexpected_page(&mut self, name: &str, length: u64) -> Option<String> {
+        let head = self.head(length)?;
+        sniff::unexpected(name, &head, length, self.content_type.as_deref())
+    }
+
+    /// The first bytes of the spool file (of `length` in all), for [`sniff`] to look at.
+    fn head(&mut self, length: u64) -> Option<Vec<u8>> {
+        let mut head = vec![0; sniff::HEAD.min(length as usize)];
+        let file = self.spool.handle().ok()?;
+        file.read_exact_at(&mut head, 0).ok()?;
+        Some(head)
     }
 
     pub(crate) fn spool_error(&self, err: std::io::Error) -> Failure {
@@ -389,7 +398,7 @@ async fn attempt(
     let from = state.verifier.accepted();
     let started = tokio::time::Instant::now();
     if receive(&mut download, state, timeouts, progress, probe).await? == Received::All {
-        return finish(source, state, offset, report);
+        return finish(job, source, state, offset, report);
     }
     let seconds = started.elapsed().as_secs_f64().max(1e-6);
     let rate = (state.verifier.accepted() - from) as f64 / seconds;
@@ -422,12 +431,13 @@ async fn attempt(
             receive(&mut download, state, timeouts, progress, None).await?;
         }
     }
-    finish(source, state, offset, report)
+    finish(job, source, state, offset, report)
 }
 
 /// The verdict on a transfer whose bytes all arrived (`offset` of them in an earlier
 /// attempt or run).
 fn finish(
+    job: &Job,
     source: &Source,
     state: &mut Transfer,
     offset: u64,
@@ -453,6 +463,12 @@ fn finish(
         "{source}: verified {} bytes, sha256 {}",
         verified.size, verified.sha256
     ));
+    if !job.expected.is_complete()
+        && let Some(words) = state.unexpected_page(&job.name, length)
+    {
+        // Nothing to check it against: pass it on, but say what it looks like.
+        report.warn(format_args!("{}: not verified, and {words}", job.name));
+    }
     Ok(verified)
 }
 

@@ -45,6 +45,24 @@ pub fn describe(head: &[u8], length: u64, content_type: Option<&str>) -> Option<
     ))
 }
 
+/// Words for a body that nothing can verify but that is plainly not the file `name`: an
+/// empty body, or an HTML page where the name is not that of a page. Other content (JSON,
+/// text) may well be the file, so it gets no words here.
+pub fn unexpected(
+    name: &str,
+    head: &[u8],
+    length: u64,
+    content_type: Option<&str>,
+) -> Option<String> {
+    let lower = name.to_ascii_lowercase();
+    let page_name = [".html", ".htm", ".xhtml"]
+        .iter()
+        .any(|e| lower.ends_with(e));
+    let words = describe(head, length, content_type)?;
+    let page = words.contains("an HTML page") && !page_name;
+    (length == 0 || page).then_some(words)
+}
+
 /// Words for a source whose `Content-Type` says it is sending a page rather than a file,
 /// before its body is read; `None` for any other type.
 pub fn describe_type(content_type: Option<&str>) -> Option<String> {
@@ -113,6 +131,16 @@ mod tests {
         let long = format!("<html>{}\nsecond line", "x".repeat(200));
         let said = describe(long.as_bytes(), 300, None).unwrap();
         assert!(!said.contains("second") && said.contains('…'), "{said}");
+    }
+
+    #[test]
+    fn flags_pages_and_nothing_where_a_file_was_wanted() {
+        let page = b"<!DOCTYPE html><html>";
+        assert!(unexpected("f.tar.gz", page, 21, Some("text/html")).is_some());
+        assert!(unexpected("index.html", page, 21, Some("text/html")).is_none());
+        assert!(unexpected("f.tar.gz", b"", 0, None).is_some());
+        assert!(unexpected("f.json", b"{\"a\": 1}", 8, Some("application/json")).is_none());
+        assert!(unexpected("f.tar.gz", b"\x1f\x8b", 2, None).is_none());
     }
 
     #[test]

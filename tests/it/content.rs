@@ -165,3 +165,33 @@ fn base64(bytes: &[u8]) -> String {
     }
     out
 }
+
+#[test]
+fn an_unverifiable_page_is_passed_on_with_a_warning_saying_what_it_is() {
+    // Nothing gives a size or sha256 (an override file, no SCIE): ptex cannot refuse the
+    // bytes, but it says that a page came back where a .tar.gz was wanted.
+    let page = login_page(900);
+    let served = page.clone();
+    let server = TestServer::start(move |_| {
+        Reply::ok(served.clone()).with_header("Content-Type", "text/html")
+    });
+    let sandbox = Sandbox::new();
+    let lift = sandbox.manifest(NAME, json!(server.url("/f.tar.gz")), None, None);
+    let out = sandbox.bind(&lift, NAME);
+    out.assert_delivered(&page);
+    assert!(
+        out.stderr.contains(&format!(
+            "ptex: warning: {NAME}: not verified, and the source sent an HTML page"
+        )),
+        "{}",
+        out.stderr
+    );
+    // A real file gets no such warning.
+    let body = payload(900);
+    let served = body.clone();
+    let server = TestServer::start(move |_| Reply::ok(served.clone()));
+    let lift = sandbox.manifest(NAME, json!(server.url("/f.tar.gz")), None, None);
+    let out = sandbox.bind(&lift, NAME);
+    out.assert_delivered(&body);
+    assert!(!out.stderr.contains("HTML"), "{}", out.stderr);
+}
