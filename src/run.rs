@@ -172,22 +172,21 @@ fn binding_request(cli: &Cli, manifest: &Path, file: &str) -> anyhow::Result<Req
     let needed = given_urls.is_none() || !given_expected.is_complete();
     let scie = running_scie(file, needed, &mut warnings);
 
-    let (urls, urls_from) = match (given_urls, &scie) {
-        (Some(urls), _) => (urls, here.clone()),
-        (None, Some(scie)) if scie.urls.is_some() => {
-            (scie.urls.clone().unwrap_or_default(), scie.name.clone())
-        }
-        (None, scie) => {
-            let table = match given.get("ptex") {
-                Some(Value::Object(_)) => "no URL for it in the `ptex` table",
-                _ => "the manifest has no top-level `ptex` table of URLs",
-            };
-            let also = match scie {
-                Some(scie) => format!(", nor in that of {}", scie.name),
-                None => String::new(),
-            };
-            return Err(anyhow!("{table}{also}").context(context));
-        }
+    // The given file's entry replaces the scie's whole entry; a file it lacks keeps the
+    // scie's.
+    let scie_urls = scie
+        .as_ref()
+        .and_then(|s| Some((s.urls.clone()?, s.name.clone())));
+    let Some((urls, urls_from)) = given_urls.map(|urls| (urls, here.clone())).or(scie_urls) else {
+        let table = match given.get("ptex") {
+            Some(Value::Object(_)) => "no URL for it in the `ptex` table",
+            _ => "the manifest has no top-level `ptex` table of URLs",
+        };
+        let also = match &scie {
+            Some(scie) => format!(", nor in that of {}", scie.name),
+            None => String::new(),
+        };
+        return Err(anyhow!("{table}{also}").context(context));
     };
     let scie_expected = scie.as_ref().map(|s| (&s.expected, s.name.as_str()));
     let size = merge(
