@@ -98,6 +98,7 @@ fn adopt(
         spool,
         verifier,
         validator: Some(leftover.validator),
+        one_connection: false,
     });
     None
 }
