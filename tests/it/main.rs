@@ -8,6 +8,7 @@ mod faults;
 mod file;
 mod ftp;
 mod gcs;
+mod leaks;
 mod manifest;
 mod mirrors;
 mod output;
