@@ -274,12 +274,9 @@ impl HttpBackend {
 /// stating, a NAME of the user's choice with `_HOST`.
 fn variables_hint(url: &Url) -> String {
     let host = url.host_str().unwrap_or_default();
-    match env_key(host, url.port()) {
+    match env_key(host, None) {
         Some(name) => format!("PTEX_AUTH_{name}_*"),
-        None => format!(
-            "PTEX_AUTH_<NAME>_* with PTEX_AUTH_<NAME>_HOST={host}{}",
-            url.port().map(|p| format!(":{p}")).unwrap_or_default()
-        ),
+        None => format!("PTEX_AUTH_<NAME>_* with PTEX_AUTH_<NAME>_HOST={host}"),
     }
 }
 
