@@ -335,6 +335,9 @@ fn partial(body: &[u8], first: usize, last: usize, range: Option<String>, etag: 
     }
 }
 
+/// How a broken server answers a resume, given the file.
+type Answer = dyn Fn(&[u8]) -> Reply + Send + Sync;
+
 /// A transfer cut at `CUT`, whose resume `broken` answers; every later request gets the
 /// whole file. Returns what ptex delivered and the requests the server saw.
 fn resume_against(
@@ -361,7 +364,7 @@ fn resume_against(
 #[test]
 fn each_broken_resume_answer_falls_back_to_one_plain_get() {
     let last = SIZE - 1;
-    let cases: Vec<(&str, Box<dyn Fn(&[u8]) -> Reply + Send + Sync>)> = vec![
+    let cases: Vec<(&str, Box<Answer>)> = vec![
         (
             "416",
             Box::new(|_| Reply::status(416).with_header("Content-Range", "bytes */40000")),
@@ -418,7 +421,7 @@ fn ranges_answered_whole_by_another_node_fall_back_to_one_connection() {
     let server = TestServer::start(move |request| {
         let node = match request.header("range") {
             Some(_) => "\"node-b\"",
-            None if plain.fetch_add(1, Ordering::SeqCst) % 2 == 0 => "\"node-a\"",
+            None if plain.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) => "\"node-a\"",
             None => "\"node-c\"",
         };
         Reply::ok(served.clone())
