@@ -63,7 +63,10 @@ impl HttpBackend {
             .follow(Method::GET, source, options, Some(part), observe)
             .await;
         let response = match answer {
-            Err(FetchError::HttpStatus { status: 416, .. }) if part.end.is_none() => {
+            Err(e)
+                if part.end.is_none()
+                    && matches!(e.innermost(), FetchError::HttpStatus { status: 416, .. }) =>
+            {
                 return self.plain(source, options, observe).await;
             }
             answer => answer?,
