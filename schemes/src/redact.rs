@@ -49,12 +49,12 @@ pub fn redact_url(text: &str) -> String {
             .query_pairs()
             .map(|(k, v)| {
                 let harmless = HARMLESS_PARAMS.contains(&k.to_ascii_lowercase().as_str());
-                let v = if harmless || v.is_empty() {
-                    v.into_owned()
-                } else {
-                    MASK.to_string()
-                };
-                (k.into_owned(), v)
+                match (harmless, v.is_empty()) {
+                    (true, _) => (k.into_owned(), v.into_owned()),
+                    // A bare `?TOKEN` is all name.
+                    (false, true) => (MASK.to_string(), String::new()),
+                    (false, false) => (k.into_owned(), MASK.to_string()),
+                }
             })
             .collect();
         url.query_pairs_mut().clear().extend_pairs(pairs);
@@ -106,6 +106,13 @@ mod tests {
             assert!(!shown.contains(secret), "{shown}");
         }
         assert!(shown.contains("versionId=7"), "{shown}");
+    }
+
+    #[test]
+    fn masks_bare_query_tokens() {
+        let shown = redact_url("https://h.example/f?ghp_s3cret&v=2");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("v=2"), "{shown}");
     }
 
     #[test]
