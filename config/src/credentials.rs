@@ -542,6 +542,36 @@ mod tests {
     }
 
     #[test]
+    fn no_two_origins_share_a_name() {
+        // Every host of up to three labels over a small alphabet (with the characters that
+        // made names collide), with and without a port.
+        let labels = ["a", "b", "1", "2", "a-b", "a_b", "80", "0x1"];
+        let mut hosts: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
+        for _ in 0..2 {
+            let longer: Vec<String> = hosts
+                .iter()
+                .flat_map(|h| labels.iter().map(move |l| format!("{h}.{l}")))
+                .collect();
+            hosts.extend(longer);
+        }
+        hosts.extend(["1.2.3.4", "1.2.3.4.5", "10.0.0.1"].map(String::from));
+        hosts.sort();
+        hosts.dedup();
+        let mut seen = std::collections::HashMap::new();
+        for host in &hosts {
+            for port in [None, Some(80), Some(2)] {
+                if let Some(name) = env_key(host, port) {
+                    let origin = (host.clone(), port);
+                    if let Some(other) = seen.insert(name.clone(), origin.clone()) {
+                        panic!("{name} names both {other:?} and {origin:?}");
+                    }
+                }
+            }
+        }
+        assert!(seen.len() > 100);
+    }
+
+    #[test]
     fn look_alike_hosts_get_nothing() {
         let c = creds(&[("PTEX_AUTH_MIRROR_CORP_TEST_BEARER", "t")], "{}", None);
         assert_eq!(
