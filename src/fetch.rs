@@ -238,6 +238,9 @@ pub(crate) struct Transfer {
     pub(crate) validator: Option<String>,
     /// The `Content-Type` of the response the bytes came from, to say what came back.
     pub(crate) content_type: Option<String>,
+    /// The source answered a part with something else (the whole file, another range):
+    /// its ranges cannot be trusted, so the rest comes over one connection.
+    pub(crate) one_connection: bool,
 }
 
 impl Transfer {
@@ -270,6 +273,7 @@ impl Transfer {
             verifier: Verifier::new(job.expected.clone()),
             validator: None,
             content_type: None,
+            one_connection: false,
         })
     }
 
@@ -424,8 +428,23 @@ async fn attempt(
                 options: &job.options,
                 limits,
                 report,
+                ranges_broken: std::cell::Cell::new(false),
             };
-            parts::receive(&shared, download, state, &plan).await?;
+            let received = parts::receive(&shared, download, state, &plan).await;
+            if shared.ranges_broken.get() {
+                // One plain request for what is left, as curl would make, instead of parts.
+                state.one_connection = true;
+                let reason = match received {
+                    Err(Failure::Source { reason, .. }) => reason,
+                    _ => "the source answered a part badly".to_string(),
+                };
+                return Err(Failure::Source {
+                    reason: format!("{reason}; going on over one connection"),
+                    disposition: Disposition::Retry,
+                    retry_after: None,
+                });
+            }
+            received?;
         }
         None => {
             receive(&mut download, state, timeouts, progress, None).await?;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use ptex_config::Parallel;
-use ptex_schemes::{Dispatcher, Disposition, Download, Part, RequestOptions, Source};
+use ptex_schemes::{Dispatcher, Disposition, Download, FetchError, Part, RequestOptions, Source};
 
 use crate::fetch::{
     CHECKPOINT_EVERY, Failure, Limits, SpeedFloor, Transfer, backoff, gather, source_key,
@@ -56,7 +56,8 @@ impl Plan {
         let total = total?;
         let rest = total.checked_sub(state.verifier.accepted())?;
         let worth_it = parallel.connections > 1 && rest >= parallel.min_size;
-        if !worth_it || !download.splittable() || state.validator.is_none() {
+        if !worth_it || !download.splittable() || state.validator.is_none() || state.one_connection
+        {
             return None;
         }
         let ideal = rest / (parallel.connections as u64 * PARTS_PER_CONNECTION);
@@ -102,6 +103,8 @@ pub(crate) struct Shared<'a> {
     pub(crate) options: &'a RequestOptions,
     pub(crate) limits: &'a Limits,
     pub(crate) report: &'a Reporter,
+    /// Set when the source answered a part with something else: no part is asked again.
+    pub(crate) ranges_broken: std::cell::Cell<bool>,
 }
 
 /// Bytes `start..end` of the file still to fetch, and how often fetching them failed.
@@ -348,22 +351,30 @@ async fn open_span(shared: &Shared<'_>, validator: &str, span: &Span) -> Result<
         end: Some(span.end),
         validator: validator.to_string(),
     };
-    let download = shared
+    let opened = shared
         .dispatcher
         .open_part(shared.source, shared.options, &part)
-        .await?;
-    if download.starts_at() != Some(span.start)
-        || download
-            .content_length()
-            .is_some_and(|n| n != span.end - span.start)
-    {
+        .await;
+    let broken = match &opened {
+        Ok(download) => {
+            download.starts_at() != Some(span.start)
+                || download
+                    .content_length()
+                    .is_some_and(|n| n != span.end - span.start)
+        }
+        Err(e) => matches!(e.innermost(), FetchError::WrongPart),
+    };
+    if broken {
+        // Not asked again: a load balancer whose nodes name the file differently answers
+        // every part with the whole file, as If-Range tells it to.
+        shared.ranges_broken.set(true);
         return Err(Failure::Source {
             reason: "the source no longer serves parts of the same file (it changed, or \
                      stopped honouring ranges)"
                 .to_string(),
-            disposition: Disposition::Retry,
+            disposition: Disposition::NextSource,
             retry_after: None,
         });
     }
-    Ok(download)
+    Ok(opened?)
 }

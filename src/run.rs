@@ -141,6 +141,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         &report,
     ));
     report.progress().clear();
+    // Nothing async is left to do. Dropping the runtime would wait for its blocking threads,
+    // and a `getaddrinfo` a silent resolver holds (connect timeouts abandon it, they cannot
+    // stop it) runs on for tens of seconds; scie-jump waits for our exit. So it is let go:
+    // the process exits once the bytes are out, which ends such threads.
+    runtime.shutdown_background();
     let (mut spool, _verified) = fetched?;
     match out_file {
         Some(path) => spool
@@ -373,7 +378,7 @@ pub fn allowed_sources(
         if let Some((host, port, https)) = http_target(&source) {
             settings
                 .credentials
-                .for_host(host, port, https)
+                .for_host(host, port, https, false)
                 .with_context(|| format!("cannot fetch {name} from {source}"))?;
         }
         sources.push(source);
@@ -413,7 +418,7 @@ fn describe_candidate(
         Ok(source) => match source.scheme() {
             Scheme::Http | Scheme::Https => {
                 let (host, port, https) = http_target(&source).unwrap_or_default();
-                match settings.credentials.for_host(host, port, https) {
+                match settings.credentials.for_host(host, port, https, false) {
                     Ok(found) => found.source,
                     Err(e) => format!("error: {e}"),
                 }

@@ -99,6 +99,7 @@ fn adopt(
         verifier,
         validator: Some(leftover.validator),
         content_type: None,
+        one_connection: false,
     });
     None
 }

@@ -143,7 +143,7 @@ impl Credentials {
         auth: &BTreeMap<String, AuthSpec>,
         netrc: Option<Netrc>,
     ) -> Credentials {
-        let mut vars: BTreeMap<String, String> = env.vars_with_prefix("PTEX_AUTH_");
+        let mut vars: BTreeMap<String, String> = env.vars_with_prefix(ENV_PREFIX);
         let named = auth.values().flat_map(|spec| {
             let basic = spec.basic_env.iter().flat_map(|b| [&b.user, &b.password]);
             spec.bearer_env.iter().chain(basic)
@@ -166,19 +166,24 @@ impl Credentials {
     }
 
     /// The credentials for a request to `host` (`port` if not the scheme's default) over
-    /// https or not. Fails when a config entry names an environment variable that is unset.
+    /// https or not. A URL the user named (`redirected` false) also takes the entries of
+    /// its host without a port, and netrc's `default`; a hop a redirect led to from another
+    /// origin takes only what is keyed for exactly its host and port (a netrc `machine` only
+    /// on the scheme's default port), never netrc's `default`. Fails when a config entry
+    /// names an environment variable that is unset.
     pub fn for_host(
         &self,
         host: &str,
         port: Option<u16>,
         https: bool,
+        redirected: bool,
     ) -> Result<HostCredentials, ConfigError> {
         let host = host.to_ascii_lowercase();
-        let keys: Vec<String> = port
-            .map(|p| format!("{host}:{p}"))
-            .into_iter()
-            .chain([host.clone()])
-            .collect();
+        let mut origins = vec![(host.as_str(), port)];
+        if port.is_some() && !redirected {
+            origins.push((host.as_str(), None));
+        }
+        let keys: Vec<String> = origins.iter().map(|&(h, p)| origin_key(h, p)).collect();
         let (entry_key, entry) = match keys.iter().find_map(|k| self.auth.get(k).map(|e| (k, e))) {
             Some((key, entry)) => (Some(key.clone()), Some(entry)),
             None => (None, None),
@@ -189,7 +194,10 @@ impl Credentials {
         };
         let exposed = !https && !is_loopback(&host);
         if !exposed || entry.is_some_and(|e| e.allow_http) {
-            if let Some((authorization, source)) = self.env_authorization(&keys) {
+            if let Some((authorization, source)) = origins
+                .iter()
+                .find_map(|&(h, p)| env_authorization(&self.env, ENV_PREFIX, h, p))
+            {
                 found.authorization = Some(authorization);
                 found.source = source;
             }
@@ -207,9 +215,15 @@ impl Credentials {
                     .collect();
             }
         }
-        // netrc behaves as in curl (and so the original ptex): its own host, any scheme.
+        // netrc behaves as in curl (and so the original ptex): its own host, any scheme;
+        // netrc names no port, so after a redirect it is that host's default port only.
+        let netrc = self.netrc.as_ref().and_then(|n| match redirected {
+            false => n.lookup(&host),
+            true if port.is_none() => n.machine(&host),
+            true => None,
+        });
         if found.authorization.is_none()
-            && let Some(entry) = self.netrc.as_ref().and_then(|n| n.lookup(&host))
+            && let Some(entry) = netrc
             && let (Some(user), Some(password)) = (&entry.login, &entry.password)
         {
             found.authorization = Some(Authorization::Basic {
@@ -219,30 +233,6 @@ impl Credentials {
             found.source = "netrc".to_string();
         }
         Ok(found)
-    }
-
-    fn env_authorization(&self, keys: &[String]) -> Option<(Authorization, String)> {
-        keys.iter().find_map(|key| {
-            let prefix = format!("PTEX_AUTH_{}", env_key(key));
-            let bearer = format!("{prefix}_BEARER");
-            if let Some(token) = self.env.get(&bearer) {
-                return Some((Authorization::Bearer(token.clone()), bearer));
-            }
-            let (user, pass) = (
-                format!("{prefix}_BASIC_USER"),
-                format!("{prefix}_BASIC_PASS"),
-            );
-            self.env.get(&user).map(|u| {
-                let password = self.env.get(&pass).cloned().unwrap_or_default();
-                (
-                    Authorization::Basic {
-                        user: u.clone(),
-                        password,
-                    },
-                    format!("{user}/{pass}"),
-                )
-            })
-        })
     }
 
     fn entry_authorization(
@@ -286,17 +276,88 @@ impl Credentials {
     }
 }
 
-/// `mirror.corp.example` -> `MIRROR_CORP_EXAMPLE`: upper case, every other character `_`.
-pub fn env_key(host: &str) -> String {
-    host.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
+/// The prefix of ptex's own per-host variables.
+const ENV_PREFIX: &str = "PTEX_AUTH_";
+
+/// `host` or `host:port`, as the config's `auth` table and `_HOST` variables write it.
+fn origin_key(host: &str, port: Option<u16>) -> String {
+    match port {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    }
+}
+
+/// The NAME of a host's variables (`<PREFIX><NAME>_BEARER`), when the host can be named
+/// without ambiguity: an IPv4 address or a DNS name of letters, digits and dots only, whose
+/// last label is not a number, upper-cased with each `.` (and the `:` before a non-default
+/// port) written `_`: `mirror.corp.example:8443` -> `MIRROR_CORP_EXAMPLE_8443`. No two hosts
+/// (with or without a port) get the same NAME. Any other host (with `-` or `_`, an IPv6
+/// address) has no implicit NAME: its variables must state it (see [`env_authorization`]).
+pub fn env_key(host: &str, port: Option<u16>) -> Option<String> {
+    let host = host.to_ascii_lowercase();
+    let labels: Vec<&str> = host.split('.').collect();
+    let plain = |l: &&str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric());
+    if !labels.iter().all(plain) {
+        return None;
+    }
+    let numeric = |l: &str| l.bytes().all(|b| b.is_ascii_digit());
+    let ipv4 = host
+        .parse::<std::net::Ipv4Addr>()
+        .is_ok_and(|ip| ip.to_string() == host);
+    // A number as the last label is an IPv4 address (four of them), never a domain; so a
+    // trailing number in a NAME is a port, and a NAME reads back as one host only.
+    if labels.last().is_some_and(|l| numeric(l)) && !ipv4 {
+        return None;
+    }
+    let mut name = host.to_ascii_uppercase().replace('.', "_");
+    if let Some(port) = port {
+        name.push_str(&format!("_{port}"));
+    }
+    Some(name)
+}
+
+/// The Authorization that variables starting with `prefix` (`PTEX_AUTH_`, or another
+/// scheme of host-named variables) hold for exactly `host` and `port`, and the names of
+/// the variables it came from. `vars` holds (at least) every variable with that prefix.
+///
+/// A set of variables `<prefix><NAME>_BEARER` (or `_BASIC_USER` and `_BASIC_PASS`) is
+/// for the host its `<prefix><NAME>_HOST` states (`host` or `host:port`, compared in the
+/// normalised spelling); without a `_HOST`, for the one host whose [`env_key`] is NAME.
+pub fn env_authorization(
+    vars: &BTreeMap<String, String>,
+    prefix: &str,
+    host: &str,
+    port: Option<u16>,
+) -> Option<(Authorization, String)> {
+    let wanted = origin_key(&host.to_ascii_lowercase(), port);
+    let stated = vars.iter().find_map(|(var, value)| {
+        let name = var.strip_prefix(prefix)?.strip_suffix("_HOST")?;
+        (crate::normalize_host(value).as_deref() == Some(wanted.as_str())).then_some(name)
+    });
+    let name = match stated {
+        Some(name) => name.to_string(),
+        None => {
+            let name = env_key(host, port)?;
+            // A NAME whose `_HOST` states another host belongs to that host only.
+            if vars.contains_key(&format!("{prefix}{name}_HOST")) {
+                return None;
             }
-        })
-        .collect()
+            name
+        }
+    };
+    let var = |suffix: &str| format!("{prefix}{name}_{suffix}");
+    if let Some(token) = vars.get(&var("BEARER")) {
+        return Some((Authorization::Bearer(token.clone()), var("BEARER")));
+    }
+    let (user, pass) = (var("BASIC_USER"), var("BASIC_PASS"));
+    vars.get(&user).map(|u| {
+        let password = vars.get(&pass).cloned().unwrap_or_default();
+        let authorization = Authorization::Basic {
+            user: u.clone(),
+            password,
+        };
+        (authorization, format!("{user}/{pass}"))
+    })
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -340,17 +401,17 @@ mod tests {
             auth,
             netrc,
         );
-        let got = all.for_host("m.corp", None, true).unwrap();
+        let got = all.for_host("m.corp", None, true, false).unwrap();
         assert_eq!(
             (bearer(&got), got.source.as_str()),
             (Some("from-env"), "PTEX_AUTH_M_CORP_BEARER")
         );
         let config = creds(&[("TOKEN", "from-config")], auth, netrc);
-        let got = config.for_host("m.corp", None, true).unwrap();
+        let got = config.for_host("m.corp", None, true, false).unwrap();
         assert_eq!(bearer(&got), Some("from-config"));
         assert!(got.source.contains("bearer_env TOKEN"), "{}", got.source);
         let got = creds(&[], "{}", netrc)
-            .for_host("M.corp", None, true)
+            .for_host("M.corp", None, true, false)
             .unwrap();
         assert_eq!(got.source, "netrc");
     }
@@ -363,23 +424,30 @@ mod tests {
             None,
         );
         assert_eq!(
-            bearer(&c.for_host("127.0.0.1", Some(8080), false).unwrap()),
+            bearer(&c.for_host("127.0.0.1", Some(8080), false, false).unwrap()),
             Some("t8080")
         );
         assert_eq!(
-            c.for_host("127.0.0.1", Some(8081), false).unwrap().source,
+            c.for_host("127.0.0.1", Some(8081), false, false)
+                .unwrap()
+                .source,
             "none"
         );
         assert_eq!(
-            c.for_host("h.corp", Some(9000), true)
+            c.for_host("h.corp", Some(9000), true, false)
                 .unwrap()
                 .headers
                 .len(),
             1
         );
-        assert!(c.for_host("h.corp", None, true).unwrap().headers.is_empty());
         assert!(
-            c.for_host("other", None, true)
+            c.for_host("h.corp", None, true, false)
+                .unwrap()
+                .headers
+                .is_empty()
+        );
+        assert!(
+            c.for_host("other", None, true, false)
                 .unwrap()
                 .authorization
                 .is_none()
@@ -394,19 +462,19 @@ mod tests {
         ];
         let c = creds(&env, r#"{"n.corp": {"allow_http": true}}"#, None);
         assert!(
-            c.for_host("m.corp", None, false)
+            c.for_host("m.corp", None, false, false)
                 .unwrap()
                 .authorization
                 .is_none()
         );
         assert!(
-            c.for_host("m.corp", None, true)
+            c.for_host("m.corp", None, true, false)
                 .unwrap()
                 .authorization
                 .is_some()
         );
         assert!(
-            c.for_host("n.corp", None, false)
+            c.for_host("n.corp", None, false, false)
                 .unwrap()
                 .authorization
                 .is_some()
@@ -414,7 +482,7 @@ mod tests {
         let local = creds(&[("PTEX_AUTH_LOCALHOST_BEARER", "t")], "{}", None);
         assert!(
             local
-                .for_host("localhost", None, false)
+                .for_host("localhost", None, false, false)
                 .unwrap()
                 .authorization
                 .is_some()
@@ -428,7 +496,10 @@ mod tests {
             r#"{"m.corp": {"basic_env": {"user": "U", "password": "P"}}}"#,
             None,
         );
-        let err = c.for_host("m.corp", None, true).unwrap_err().to_string();
+        let err = c
+            .for_host("m.corp", None, true, false)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("auth.\"m.corp\"") && err.contains('U'),
             "{err}"
@@ -447,8 +518,159 @@ mod tests {
     }
 
     #[test]
-    fn env_keys() {
-        assert_eq!(env_key("mirror.corp.example"), "MIRROR_CORP_EXAMPLE");
-        assert_eq!(env_key("127.0.0.1:8080"), "127_0_0_1_8080");
+    fn env_keys_name_one_host_or_none() {
+        let key = |h: &str, p: Option<u16>| env_key(h, p);
+        assert_eq!(
+            key("mirror.corp.example", None).as_deref(),
+            Some("MIRROR_CORP_EXAMPLE")
+        );
+        assert_eq!(
+            key("127.0.0.1", Some(8080)).as_deref(),
+            Some("127_0_0_1_8080")
+        );
+        assert_eq!(key("h.test", Some(8443)).as_deref(), Some("H_TEST_8443"));
+        for ambiguous in [
+            "mirror-corp.test",
+            "mirror_corp.test",
+            "a..b",
+            "[::1]",
+            "a.80",
+            "1.2.3",
+        ] {
+            assert_eq!(key(ambiguous, None), None, "{ambiguous}");
+        }
+    }
+
+    #[test]
+    fn no_two_origins_share_a_name() {
+        // Every host of up to three labels over a small alphabet (with the characters that
+        // made names collide), with and without a port.
+        let labels = ["a", "b", "1", "2", "a-b", "a_b", "80", "0x1"];
+        let mut hosts: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
+        for _ in 0..2 {
+            let longer: Vec<String> = hosts
+                .iter()
+                .flat_map(|h| labels.iter().map(move |l| format!("{h}.{l}")))
+                .collect();
+            hosts.extend(longer);
+        }
+        hosts.extend(["1.2.3.4", "1.2.3.4.5", "10.0.0.1"].map(String::from));
+        hosts.sort();
+        hosts.dedup();
+        let mut seen = std::collections::HashMap::new();
+        for host in &hosts {
+            for port in [None, Some(80), Some(2)] {
+                if let Some(name) = env_key(host, port) {
+                    let origin = (host.clone(), port);
+                    if let Some(other) = seen.insert(name.clone(), origin.clone()) {
+                        panic!("{name} names both {other:?} and {origin:?}");
+                    }
+                }
+            }
+        }
+        assert!(seen.len() > 100);
+    }
+
+    #[test]
+    fn look_alike_hosts_get_nothing() {
+        let c = creds(&[("PTEX_AUTH_MIRROR_CORP_TEST_BEARER", "t")], "{}", None);
+        assert_eq!(
+            bearer(&c.for_host("mirror.corp.test", None, true, false).unwrap()),
+            Some("t")
+        );
+        for look_alike in ["mirror-corp.test", "mirror.corp-test", "mirror_corp.test"] {
+            let got = c.for_host(look_alike, None, true, false).unwrap();
+            assert!(got.authorization.is_none(), "{look_alike}");
+        }
+    }
+
+    #[test]
+    fn stated_hosts_take_their_variables_and_only_theirs() {
+        let c = creds(
+            &[
+                ("PTEX_AUTH_CORP_HOST", "Mirror-Corp.test."),
+                ("PTEX_AUTH_CORP_BEARER", "stated"),
+                ("PTEX_AUTH_H_TEST_HOST", "other.test:8443"),
+                ("PTEX_AUTH_H_TEST_BEARER", "moved"),
+            ],
+            "{}",
+            None,
+        );
+        let got = c.for_host("mirror-corp.test", None, true, false).unwrap();
+        assert_eq!(
+            (bearer(&got), got.source.as_str()),
+            (Some("stated"), "PTEX_AUTH_CORP_BEARER")
+        );
+        assert!(
+            c.for_host("corp", None, true, false)
+                .unwrap()
+                .authorization
+                .is_none()
+        );
+        assert!(
+            c.for_host("h.test", None, true, false)
+                .unwrap()
+                .authorization
+                .is_none()
+        );
+        let other = c.for_host("other.test", Some(8443), true, false).unwrap();
+        assert_eq!(bearer(&other), Some("moved"));
+        assert!(
+            c.for_host("other.test", None, true, false)
+                .unwrap()
+                .authorization
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_redirect_takes_only_what_is_keyed_for_its_exact_origin() {
+        let c = creds(
+            &[("PTEX_AUTH_B_TEST_BEARER", "host-only")],
+            r#"{"c.test": {"headers": {"X-Team": "a"}}}"#,
+            Some("machine d.test login u password p\ndefault login anon password guest"),
+        );
+        // Named by the user: host-only keys hold on any port, netrc's default for anyone.
+        assert!(
+            c.for_host("b.test", Some(8443), true, false)
+                .unwrap()
+                .authorization
+                .is_some()
+        );
+        assert_eq!(
+            c.for_host("e.test", None, true, false).unwrap().source,
+            "netrc"
+        );
+        // Reached by a redirect: exactly the origin, never netrc's default.
+        assert!(
+            c.for_host("b.test", Some(8443), true, true)
+                .unwrap()
+                .authorization
+                .is_none()
+        );
+        assert!(
+            c.for_host("b.test", None, true, true)
+                .unwrap()
+                .authorization
+                .is_some()
+        );
+        assert!(
+            c.for_host("c.test", Some(1), true, true)
+                .unwrap()
+                .headers
+                .is_empty()
+        );
+        assert_eq!(
+            c.for_host("e.test", None, true, true).unwrap().source,
+            "none"
+        );
+        assert_eq!(
+            c.for_host("d.test", None, true, true).unwrap().source,
+            "netrc"
+        );
+        assert_eq!(
+            c.for_host("d.test", Some(1), true, true).unwrap().source,
+            "none"
+        );
     }
 }

@@ -231,11 +231,15 @@ impl ConfigFile {
                         return Err(invalid("auth: expected an object of hosts".to_string()));
                     };
                     for (host, entry) in hosts {
-                        let spec: AuthSpec = serde_json::from_value(entry)
-                            .map_err(|e| invalid(format!("auth.{host:?}: {e}")))?;
+                        // serde quotes the values it rejects: they may be secrets.
+                        let spec: AuthSpec = serde_json::from_value(entry).map_err(|e| {
+                            invalid(format!("auth.{host:?}: {}", unquoted(&e.to_string())))
+                        })?;
                         let warnings = spec.check(&host).map_err(invalid)?;
                         config.warnings.extend(warnings);
-                        config.auth.insert(host, spec);
+                        // Keyed in the spelling requests are judged in.
+                        let key = crate::normalize_host(&host).unwrap_or(host);
+                        config.auth.insert(key, spec);
                     }
                 }
                 other => {
@@ -281,9 +285,41 @@ pub fn check_endpoint(endpoint: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `message` with every double-quoted value in it masked: serde quotes the values it
+/// rejects, and in the `auth` table those are secrets.
+fn unquoted(message: &str) -> String {
+    let mut out = String::new();
+    let mut parts = message.split('"');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    let rest: Vec<&str> = parts.collect();
+    // Quoted runs are the odd pieces; an unmatched quote masks everything after it.
+    for (index, piece) in rest.iter().enumerate() {
+        if index % 2 == 0 {
+            out.push_str("\"…");
+            if index + 1 == rest.len() {
+                out.push('"');
+            }
+        } else {
+            out.push('"');
+            out.push_str(piece);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auth_errors_never_quote_a_value() {
+        let message = unquoted(r#"invalid type: string "tok:s3cret", expected struct BasicSpec"#);
+        assert!(!message.contains("s3cret"), "{message}");
+        assert!(message.contains("expected struct BasicSpec"), "{message}");
+        assert!(!unquoted(r#"a "b"#).contains('b'));
+    }
 
     fn parse(text: &str) -> Result<ConfigFile, ConfigError> {
         ConfigFile::parse(text.as_bytes(), Path::new("/etc/ptex.json"))

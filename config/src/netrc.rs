@@ -95,7 +95,9 @@ impl Netrc {
                     netrc.push(current.take());
                     tokens.skip_macro();
                 }
-                other => return Err(format!("unexpected token `{}`", other.escape_debug())),
+                // Never the token itself: a password with a blank in it, unquoted, shows up
+                // here in pieces.
+                _ => return Err(format!("unexpected token on line {}", tokens.line())),
             }
         }
         netrc.push(current);
@@ -115,12 +117,16 @@ impl Netrc {
 
     /// The credentials for `host`: its first `machine` entry, else the `default` entry.
     pub fn lookup(&self, host: &str) -> Option<&NetrcEntry> {
+        self.machine(host).or(self.default.as_ref())
+    }
+
+    /// The first `machine` entry of exactly `host`; never the `default` entry.
+    pub fn machine(&self, host: &str) -> Option<&NetrcEntry> {
         let host = host.to_ascii_lowercase();
         self.machines
             .iter()
             .find(|(h, _)| *h == host)
             .map(|(_, e)| e)
-            .or(self.default.as_ref())
     }
 }
 
@@ -134,12 +140,13 @@ impl NetrcEntry {
 }
 
 struct Tokens<'a> {
+    text: &'a str,
     rest: &'a str,
 }
 
 impl<'a> Tokens<'a> {
     fn new(text: &'a str) -> Tokens<'a> {
-        Tokens { rest: text }
+        Tokens { text, rest: text }
     }
 
     fn next_token(&mut self) -> Result<Option<String>, String> {
@@ -183,6 +190,12 @@ impl<'a> Tokens<'a> {
         let token = self.rest[..end].to_string();
         self.rest = &self.rest[end..];
         Ok(Some(token))
+    }
+
+    /// The line (from 1) of the next token: for messages that must not quote the text.
+    fn line(&self) -> usize {
+        let done = self.text.len() - self.rest.len();
+        self.text[..done].matches('\n').count() + 1
     }
 
     /// Skips a `macdef` name and body: everything up to the next empty line.
@@ -238,6 +251,23 @@ mod tests {
         assert!(Netrc::parse("machine h password").is_err());
         assert!(Netrc::parse("machine h login \"open").is_err());
         assert!(Netrc::parse("machine h frobnicate x").is_err());
+    }
+
+    #[test]
+    fn errors_never_quote_the_file() {
+        let err = Netrc::parse("machine h login u password hunter2 secret-tail\n").unwrap_err();
+        assert!(
+            !err.contains("secret-tail") && !err.contains("hunter2"),
+            "{err}"
+        );
+        assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn default_is_not_a_machine() {
+        let netrc = Netrc::parse("default login anon password guest").unwrap();
+        assert!(netrc.machine("z").is_none());
+        assert!(netrc.lookup("z").is_some());
     }
 
     #[test]

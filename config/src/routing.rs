@@ -5,6 +5,8 @@
 use serde::Deserialize;
 use url::Url;
 
+use crate::{normalize_host, normalize_url};
+
 /// One `mirrors[]` entry as written in the config file.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -124,12 +126,16 @@ impl Routing {
         })
     }
 
-    /// The candidates for a file whose manifest lists `urls`: each URL expanded by the first
-    /// rule that matches it, in order, de-duplicated, each marked blocked or not.
+    /// The candidates for a file whose manifest lists `urls`: each URL normalised (see
+    /// [`normalize_url`]) and expanded by the first rule that matches it, in order,
+    /// de-duplicated, each marked blocked or not.
     pub fn candidates(&self, urls: &[String]) -> Vec<Candidate> {
         let mut out: Vec<Candidate> = Vec::new();
         for url in urls {
-            for (candidate, via) in self.expand(url) {
+            let url = normalize_url(url);
+            for (candidate, via) in self.expand(&url) {
+                // A rewrite is judged in the same spelling as the URL it came from.
+                let candidate = normalize_url(&candidate);
                 if out.iter().all(|c| c.url != candidate) {
                     out.push(Candidate {
                         blocked: self.is_blocked(&candidate),
@@ -199,15 +205,17 @@ impl Pattern {
             None => (None, text),
         };
         let host = host.trim_end_matches('/');
+        let bad = || format!("{text:?} is not a host glob (`*.corp.example`) or scheme://host");
         if host.is_empty() || host.contains(['/', ' ']) {
-            return Err(format!(
-                "{text:?} is not a host glob (`*.corp.example`) or scheme://host"
-            ));
+            return Err(bad());
         }
-        Ok(Pattern {
-            scheme,
-            host: host.to_ascii_lowercase(),
-        })
+        // In the spelling URLs are judged in (IDNA, no trailing dot); a bucket name of
+        // `s3://` or `gs://` is not a host name and is only lower-cased.
+        let host = match scheme.as_deref() {
+            Some("http" | "https" | "ftp") | None => normalize_host(host).ok_or_else(bad)?,
+            Some(_) => host.to_ascii_lowercase(),
+        };
+        Ok(Pattern { scheme, host })
     }
 
     fn matches(&self, scheme: &str, host: &str) -> bool {
@@ -343,6 +351,28 @@ mod tests {
         assert!(
             serde_json::from_str::<Vec<MirrorSpec>>(r#"[{"prefx": "a", "urls": []}]"#).is_err()
         );
+    }
+
+    #[test]
+    fn every_spelling_of_a_host_is_blocked_and_mirrored_alike() {
+        let rules = spec(r#"[{"prefix": "https://github.com/", "urls": ["https://m.corp/"]}]"#);
+        let routing = Routing::new(&rules, &[], &["github.com".into()], None).unwrap();
+        for spelled in [
+            "https://github.com/f",
+            "\u{3000}https://github.com/f",
+            "\u{a0}https://github.com/f",
+            "https://GitHub.com./f",
+        ] {
+            let got = routing.candidates(&[spelled.to_string()]);
+            assert_eq!(
+                urls(&got),
+                ["https://m.corp/f", "https://github.com/f"],
+                "{spelled:?}"
+            );
+            assert!(got[1].blocked, "{spelled:?}");
+        }
+        let idn = Routing::new(&[], &[], &["bücher.example.".into()], None).unwrap();
+        assert!(idn.candidates(&["https://BÜCHER.example/f".into()])[0].blocked);
     }
 
     #[test]

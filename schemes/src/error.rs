@@ -76,18 +76,28 @@ pub enum FetchError {
     /// The transfer broke off after it began.
     #[error("transfer interrupted: {reason}")]
     Interrupted { reason: String },
+    /// A ranged request was answered with other bytes than the ones asked for.
+    #[error("the server sent a part of the file that was not asked for")]
+    WrongPart,
     /// Redirects went on for too long.
     #[error("too many redirects (more than {max}): {chain}")]
     TooManyRedirects { max: usize, chain: String },
     /// A redirect went somewhere ptex will not follow.
     #[error("refused redirect to {to}: {reason}")]
     RedirectRefused { to: String, reason: String },
+    /// `error` happened at the end of the redirect `chain` (redacted URLs).
+    #[error("{error} (redirected: {chain})")]
+    Redirected {
+        chain: String,
+        error: Box<FetchError>,
+    },
 }
 
 impl FetchError {
     /// What the caller should do next.
     pub fn disposition(&self) -> Disposition {
         match self {
+            FetchError::Redirected { error, .. } => error.disposition(),
             FetchError::InvalidHeader { .. } | FetchError::Setup { .. } => Disposition::GiveUp,
             FetchError::HttpStatus { status, .. }
                 if *status >= 500 || matches!(status, 408 | 429) =>
@@ -97,6 +107,7 @@ impl FetchError {
             FetchError::Connect { .. }
             | FetchError::Transient { .. }
             | FetchError::Timeout { .. }
+            | FetchError::WrongPart
             | FetchError::Interrupted { .. } => Disposition::Retry,
             _ => Disposition::NextSource,
         }
@@ -107,8 +118,19 @@ impl FetchError {
     /// How long the source asked us to wait before trying again, if it did.
     pub fn retry_after(&self) -> Option<std::time::Duration> {
         match self {
+            FetchError::Redirected { error, .. } => error.retry_after(),
             FetchError::HttpStatus { retry_after, .. } => *retry_after,
             _ => None,
+        }
+    }
+}
+
+impl FetchError {
+    /// The error itself, without the redirects that led to it.
+    pub fn innermost(&self) -> &FetchError {
+        match self {
+            FetchError::Redirected { error, .. } => error.innermost(),
+            other => other,
         }
     }
 }

@@ -43,6 +43,12 @@ impl HttpBackend {
     }
 
     /// Sends GET requests for `source`, following redirects, until a response with a body.
+    ///
+    /// A server that answers the rest of a file (`part` without an end) badly (416, a 206
+    /// at another offset, without `Content-Range`, shorter than the rest, or of another
+    /// version) gets one plain GET instead, as curl or the original would send: its whole
+    /// file is then started over ([`Download::starts_at`] is `None`). Bytes of a 206 are
+    /// only ever continued when its validator matches the one asked for.
     pub(crate) async fn open(
         &self,
         source: &Source,
@@ -50,20 +56,50 @@ impl HttpBackend {
         part: Option<&Part>,
         observe: &mut dyn FnMut(&ResponseHead),
     ) -> Result<Download, FetchError> {
-        let response = self
-            .follow(Method::GET, source, options, part, observe)
-            .await?;
+        let Some(part) = part else {
+            return self.plain(source, options, observe).await;
+        };
+        let answer = self
+            .follow(Method::GET, source, options, Some(part), observe)
+            .await;
+        let response = match answer {
+            Err(e)
+                if part.end.is_none()
+                    && matches!(e.innermost(), FetchError::HttpStatus { status: 416, .. }) =>
+            {
+                return self.plain(source, options, observe).await;
+            }
+            answer => answer?,
+        };
         if response.status().as_u16() != 206 {
             return Ok(Download::http(response, None));
         }
         let range = content_range(&response);
-        match part {
-            Some(part) if range.is_some_and(|r| answers(part, r)) => {
-                Ok(Download::http(response, Some(part.start)))
-            }
-            _ => Err(FetchError::Interrupted {
-                reason: "the server sent a part of the file that was not asked for".to_string(),
-            }),
+        let download = Download::http(response, Some(part.start));
+        let same_version = download.validator() == Some(part.validator.as_str());
+        if same_version && range.is_some_and(|r| answers(part, r)) {
+            return Ok(download);
+        }
+        drop(download);
+        match part.end {
+            None => self.plain(source, options, observe).await,
+            Some(_) => Err(FetchError::WrongPart),
+        }
+    }
+
+    /// One GET for the whole file.
+    async fn plain(
+        &self,
+        source: &Source,
+        options: &RequestOptions,
+        observe: &mut dyn FnMut(&ResponseHead),
+    ) -> Result<Download, FetchError> {
+        let response = self
+            .follow(Method::GET, source, options, None, observe)
+            .await?;
+        match response.status().as_u16() {
+            206 => Err(FetchError::WrongPart),
+            _ => Ok(Download::http(response, None)),
         }
     }
 
@@ -80,10 +116,15 @@ impl HttpBackend {
             .follow(Method::HEAD, source, options, None, &mut ignore)
             .await
         {
-            Err(FetchError::HttpStatus {
-                status: 405 | 501, ..
-            })
-            | Err(FetchError::AccessDenied { .. }) => {
+            Err(e)
+                if matches!(
+                    e.innermost(),
+                    FetchError::HttpStatus {
+                        status: 405 | 501,
+                        ..
+                    } | FetchError::AccessDenied { .. }
+                ) =>
+            {
                 self.follow(Method::GET, source, options, None, &mut ignore)
                     .await?
             }
@@ -112,13 +153,22 @@ impl HttpBackend {
         let mut url = first.clone();
         let mut chain = vec![redact_url(url.as_str())];
         for hop in 0..=MAX_REDIRECTS {
+            // A failure after a redirect names where it happened, not only where it began.
+            let after_redirects = |error: FetchError| match hop {
+                0 => error,
+                _ => FetchError::Redirected {
+                    chain: chain.join(" -> "),
+                    error: Box::new(error),
+                },
+            };
             let (response, sent) = self
                 .send(method.clone(), &url, first, options, part)
-                .await?;
+                .await
+                .map_err(after_redirects)?;
             observe(&head(&url, &response));
             let status = response.status();
             if !status.is_redirection() {
-                return match status.as_u16() {
+                let outcome = match status.as_u16() {
                     200..=299 => Ok(response),
                     404 | 410 => Err(FetchError::NotFound {
                         detail: format!("HTTP {}", status.as_u16()),
@@ -127,8 +177,8 @@ impl HttpBackend {
                         detail: format!("HTTP {}", status.as_u16()),
                         hint: format!(
                             "sent {sent}; check the credentials for this host (-H \
-                             Authorization, PTEX_AUTH_{}_*, the config's auth, netrc)",
-                            env_key(url.host_str().unwrap_or_default())
+                             Authorization, {}, the config's auth, netrc)",
+                            variables_hint(&url)
                         ),
                     }),
                     status => Err(FetchError::HttpStatus {
@@ -136,8 +186,9 @@ impl HttpBackend {
                         retry_after: retry_after(&response),
                     }),
                 };
+                return outcome.map_err(after_redirects);
             }
-            let next = next_hop(&url, &response)?;
+            let next = next_hop(&url, &response).map_err(after_redirects)?;
             chain.push(redact_url(next.as_str()));
             if hop == MAX_REDIRECTS {
                 break;
@@ -198,9 +249,10 @@ impl HttpBackend {
             sent = "the URL's user and password".to_string();
         }
         let host = url.host_str().unwrap_or_default();
+        let redirected = url.origin() != first.origin();
         let found = self
             .credentials
-            .for_host(host, url.port(), url.scheme() == "https")
+            .for_host(host, url.port(), url.scheme() == "https", redirected)
             .map_err(|e| FetchError::Config {
                 reason: e.to_string(),
             })?;
@@ -218,6 +270,16 @@ impl HttpBackend {
         }
         let response = request.send().await.map_err(|e| classify(&e))?;
         Ok((response, sent))
+    }
+}
+
+/// Where the variables for `url`'s host go: `PTEX_AUTH_<NAME>_*`, or, for a host that needs
+/// stating, a NAME of the user's choice with `_HOST`.
+fn variables_hint(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match env_key(host, None) {
+        Some(name) => format!("PTEX_AUTH_{name}_*"),
+        None => format!("PTEX_AUTH_<NAME>_* with PTEX_AUTH_<NAME>_HOST={host}"),
     }
 }
 
@@ -269,19 +331,26 @@ fn next_hop(url: &Url, response: &reqwest::Response) -> Result<Url, FetchError> 
     Ok(next)
 }
 
-/// The first and last byte positions of a `Content-Range: bytes FIRST-LAST/TOTAL` header.
-fn content_range(response: &reqwest::Response) -> Option<(u64, u64)> {
+/// The first and last byte positions and the total length (`None` for `*`) of a
+/// `Content-Range: bytes FIRST-LAST/TOTAL` header.
+fn content_range(response: &reqwest::Response) -> Option<(u64, u64, Option<u64>)> {
     let value = response.headers().get(reqwest::header::CONTENT_RANGE)?;
     let range = value.to_str().ok()?.trim().strip_prefix("bytes ")?;
     let (first, rest) = range.split_once('-')?;
-    let last = rest.split('/').next()?;
-    Some((first.trim().parse().ok()?, last.trim().parse().ok()?))
+    let (last, total) = rest.split_once('/')?;
+    let total = match total.trim() {
+        "*" => None,
+        total => Some(total.parse().ok()?),
+    };
+    Some((first.trim().parse().ok()?, last.trim().parse().ok()?, total))
 }
 
-/// Whether a 206 carrying bytes `first..=last` is exactly the part asked for (an
-/// open-ended part runs to whatever end the server says the file has).
-fn answers(part: &Part, (first, last): (u64, u64)) -> bool {
-    first == part.start && part.end.is_none_or(|end| last + 1 == end)
+/// Whether a 206 carrying bytes `first..=last` of `total` is exactly the part asked for (an
+/// open-ended part runs to the end of the file: a shorter answer, legal as it is, would
+/// leave the file short).
+fn answers(part: &Part, (first, last, total): (u64, u64, Option<u64>)) -> bool {
+    let end = part.end.or(total);
+    first == part.start && end.is_none_or(|end| last + 1 == end)
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is rare for downloads and is ignored).
@@ -291,7 +360,23 @@ fn retry_after(response: &reqwest::Response) -> Option<std::time::Duration> {
     Some(std::time::Duration::from_secs(seconds))
 }
 
+/// One response's head, safe to show: URLs in it redacted, control characters escaped (a
+/// C1 character such as U+009B is a terminal escape sequence).
 fn head(url: &Url, response: &reqwest::Response) -> ResponseHead {
+    let shown = |name: &reqwest::header::HeaderName, value: &reqwest::header::HeaderValue| {
+        let value = String::from_utf8_lossy(value.as_bytes());
+        let value = match name.as_str() {
+            "location" | "content-location" => redact_url(&value),
+            _ => value.into_owned(),
+        };
+        value
+            .chars()
+            .map(|c| match c.is_control() {
+                true => c.escape_unicode().to_string(),
+                false => c.to_string(),
+            })
+            .collect::<String>()
+    };
     ResponseHead {
         url: redact_url(url.as_str()),
         version: format!("{:?}", response.version()),
@@ -299,12 +384,7 @@ fn head(url: &Url, response: &reqwest::Response) -> ResponseHead {
         headers: response
             .headers()
             .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
+            .map(|(k, v)| (k.as_str().to_string(), shown(k, v)))
             .collect(),
     }
 }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use ptex_config::normalize_url;
 use url::Url;
 
 use crate::{FetchError, redact_url};
@@ -82,9 +83,10 @@ pub struct Source {
 }
 
 impl Source {
-    /// Parses `text` as a URL of a supported scheme.
+    /// Parses `text`, in the spelling rules judge ([`normalize_url`]), as a URL of a
+    /// supported scheme.
     pub fn parse(text: &str) -> Result<Source, FetchError> {
-        let url = Url::parse(text.trim()).map_err(|e| FetchError::InvalidUrl {
+        let url = Url::parse(&normalize_url(text)).map_err(|e| FetchError::InvalidUrl {
             url: redact_url(text),
             reason: e.to_string(),
         })?;

@@ -128,21 +128,29 @@ pub(crate) struct Object<'a> {
 }
 
 /// opendal's services rely on the transport following redirects. They follow ours: http(s)
-/// only, never https -> http, at most 10; reqwest drops Authorization when one leaves the
-/// host.
+/// only, never https -> http, at most 10, and never to another origin. A store request
+/// carries its credentials in headers reqwest does not know to drop (`x-amz-security-token`,
+/// `x-amz-content-sha256`, `x-goog-*`, beside `Authorization`), and a signature made for one
+/// host is no good at another anyway.
 #[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
 fn redirect_policy() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
-        let downgrade = attempt
-            .previous()
-            .last()
-            .is_some_and(|from| from.scheme() == "https" && attempt.url().scheme() == "http");
+        let from = attempt.previous().last();
+        let downgrade =
+            from.is_some_and(|from| from.scheme() == "https" && attempt.url().scheme() == "http");
+        let elsewhere = from.is_some_and(|from| from.origin() != attempt.url().origin());
         if attempt.previous().len() > crate::http::MAX_REDIRECTS {
             attempt.error("too many redirects")
         } else if !matches!(attempt.url().scheme(), "http" | "https") {
             attempt.error("only http and https redirects are followed")
         } else if downgrade {
             attempt.error("a redirect from https to plain http is not followed")
+        } else if elsewhere {
+            let to = crate::redact_url(attempt.url().as_str());
+            attempt.error(format!(
+                "a redirect to another origin ({to}) is not followed: the request carries \
+                 credentials"
+            ))
         } else {
             attempt.follow()
         }

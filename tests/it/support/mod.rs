@@ -5,6 +5,7 @@ pub mod daemon;
 pub mod ftp;
 pub mod gcs;
 pub mod moto;
+pub mod names;
 pub mod proxy;
 pub mod relay;
 pub mod s3;

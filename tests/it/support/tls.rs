@@ -24,9 +24,15 @@ pub struct TlsIdentity {
 
 /// Generates a fresh self-signed identity with SANs `127.0.0.1` (IP address) and `localhost`.
 pub fn self_signed() -> TlsIdentity {
+    self_signed_for(&["127.0.0.1", "localhost"])
+}
+
+/// Generates a fresh self-signed identity valid for each of `names` (host names a private
+/// `/etc/hosts` points at loopback, or IP addresses).
+pub fn self_signed_for(names: &[&str]) -> TlsIdentity {
+    let names = names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
     let certified =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-            .expect("generate self-signed test certificate");
+        rcgen::generate_simple_self_signed(names).expect("generate self-signed test certificate");
     TlsIdentity {
         cert_pem: certified.cert.pem(),
         key_pem: certified.signing_key.serialize_pem(),
