@@ -105,7 +105,7 @@ impl Dispatcher {
                 match source.scheme() {
                     #[cfg(feature = "s3")]
                     Scheme::S3 => {
-                        let setup = s3::setup(bucket, &settings.file.s3, transports);
+                        let setup = s3::setup(bucket, &settings.file.s3, &mut *transports);
                         self.s3.prepare(bucket, setup).await?;
                     }
                     #[cfg(feature = "gcs")]

@@ -7,6 +7,8 @@
 //! the command line. `http(s)://` and `file://` are always built in; `s3://`, `gs://` and
 //! `ftp://` each come with the cargo feature `s3`, `gcs` or `ftp` (all on by default).
 
+#[cfg(feature = "s3")]
+mod aws;
 mod dispatch;
 mod download;
 mod error;

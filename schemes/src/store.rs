@@ -35,6 +35,14 @@ pub(crate) struct Transports {
     /// The same client, for ptex's own probes (region detection).
     #[cfg(feature = "s3")]
     pub(crate) probe_client: reqwest::Client,
+    /// How long one credential step the user configured (STS, SSO, a process) may take:
+    /// connect + read timeouts.
+    #[cfg(feature = "s3")]
+    pub(crate) step_limit: std::time::Duration,
+    /// The AWS chain's answer per profile name: resolved once per run, shared by every
+    /// bucket (so an absent metadata service is probed once, not once per bucket).
+    #[cfg(feature = "s3")]
+    pub(crate) aws: HashMap<String, Result<crate::aws::Resolved, crate::aws::Failed>>,
 }
 
 #[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
@@ -61,6 +69,10 @@ impl Transports {
             probe: transport(probe_client.clone()),
             #[cfg(feature = "s3")]
             probe_client,
+            #[cfg(feature = "s3")]
+            step_limit: settings.timeouts.connect + settings.timeouts.read,
+            #[cfg(feature = "s3")]
+            aws: HashMap::new(),
         })
     }
 

@@ -1,6 +1,7 @@
 //! Integration tests for the `ptex` binary: each runs the built binary as scie-jump or a
 //! user would, against real servers on loopback.
 
+mod aws_credentials;
 mod binding;
 mod direct;
 mod disk;
