@@ -245,7 +245,13 @@ fn validator(meta: &opendal::Metadata) -> Option<String> {
 /// Sorts an opendal error into our vocabulary. `hint` tells the user which credentials were
 /// used, for access-denied errors.
 pub(crate) fn classify(err: &opendal::Error, hint: &str) -> FetchError {
+    if let Some(tls) = tls_failure(err) {
+        return tls;
+    }
     let reason = describe(err);
+    if let Some(plain) = in_plain_words(err, &reason, hint) {
+        return plain;
+    }
     match err.kind() {
         ErrorKind::NotFound => FetchError::NotFound {
             detail: "no such object".to_string(),
@@ -262,6 +268,73 @@ pub(crate) fn classify(err: &opendal::Error, hint: &str) -> FetchError {
         _ if err.is_temporary() => FetchError::Transient { reason },
         _ => FetchError::Storage { reason },
     }
+}
+
+/// A certificate or handshake failure under opendal's error, classified as the https scheme
+/// does: not retried, with the `SSL_CERT_FILE` hint.
+fn tls_failure(err: &opendal::Error) -> Option<FetchError> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(c) = cause {
+        if let Some(reqwest) = c.downcast_ref::<reqwest::Error>() {
+            let classified = crate::http::classify(reqwest);
+            return matches!(classified, FetchError::Tls { .. }).then_some(classified);
+        }
+        cause = c.source();
+    }
+    None
+}
+
+/// The answers S3 and GCS give as bare status codes, said plainly: a bucket in another
+/// region (301, with the region S3 names in `x-amz-bucket-region`), an expired session
+/// token (400 `ExpiredToken`), a missing or refused credential (401).
+fn in_plain_words(err: &opendal::Error, reason: &str, hint: &str) -> Option<FetchError> {
+    let full = err.to_string();
+    let header = |name: &str| {
+        let (_, rest) = full.split_once(&format!("\"{name}\": \""))?;
+        rest.split_once('"').map(|(value, _)| value.to_string())
+    };
+    if reason.starts_with("HTTP 301") || reason.starts_with("PermanentRedirect") {
+        let reason = match header("x-amz-bucket-region") {
+            Some(region) => format!(
+                "the bucket is in region {region} (x-amz-bucket-region), not the one ptex \
+                 used: set AWS_REGION={region}, or the bucket's `region` in the ptex config"
+            ),
+            None => "the bucket answers from another endpoint or region (HTTP 301): set its \
+                     region (AWS_REGION, or the bucket's `region` in the ptex config)"
+                .to_string(),
+        };
+        return Some(FetchError::Config { reason });
+    }
+    let expired = [
+        "ExpiredToken",
+        "TokenRefreshRequired",
+        "ExpiredTokenException",
+    ]
+    .iter()
+    .any(|code| reason.starts_with(code));
+    if expired {
+        return Some(FetchError::AccessDenied {
+            detail: reason.to_string(),
+            hint: format!("the session token has expired; get fresh credentials ({hint})"),
+        });
+    }
+    // S3 answers a HEAD with an expired session token with a bare 400 (no body, no code).
+    if reason == "HTTP 400" && hint.starts_with("signed with") {
+        return Some(FetchError::AccessDenied {
+            detail: reason.to_string(),
+            hint: format!(
+                "S3 answers this when the session token has expired; get fresh credentials \
+                 ({hint})"
+            ),
+        });
+    }
+    if reason.starts_with("HTTP 401") {
+        return Some(FetchError::AccessDenied {
+            detail: reason.to_string(),
+            hint: hint.to_string(),
+        });
+    }
+    None
 }
 
 /// opendal's message and its innermost cause, without the request context it carries.

@@ -416,3 +416,73 @@ fn sha1_hex(text: &str) -> String {
         .unwrap();
     String::from_utf8(out.stdout).unwrap()[..40].to_string()
 }
+
+/// A store endpoint that answers every request with `status` (and `headers`).
+fn answering(status: u16, headers: &[(&str, &str)]) -> TestServer {
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    TestServer::start(move |_| Reply::Full {
+        status,
+        headers: headers.clone(),
+        body: Vec::new(),
+    })
+}
+
+#[test]
+fn bare_statuses_are_said_in_plain_words() {
+    // 301: the bucket's region, from x-amz-bucket-region.
+    let moved = answering(301, &[("x-amz-bucket-region", "eu-west-1")]);
+    let mut sandbox = Sandbox::new();
+    sandbox
+        .env("AWS_ENDPOINT_URL", moved.url(""))
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_SESSION_TOKEN", "old-token");
+    sandbox.run(&["s3://bkt/f.bin"]).assert_failed(&[
+        "s3://bkt/f.bin",
+        "region eu-west-1",
+        "AWS_REGION=eu-west-1",
+    ]);
+    assert_eq!(moved.request_count(), 1);
+    // 400 to a signed HEAD: an expired session token, said so.
+    let expired = answering(400, &[]);
+    sandbox.env("AWS_ENDPOINT_URL", expired.url(""));
+    let out = sandbox.run(&["s3://bkt/f.bin"]);
+    out.assert_failed(&["access denied", "expired", "the environment"]);
+    assert!(!out.stderr.contains("old-token"), "{}", out.stderr);
+    // 401 on GCS: access denied, with the credentials hint.
+    let private = answering(401, &[]);
+    let mut gs = Sandbox::new();
+    gs.env("STORAGE_EMULATOR_HOST", private.url(""));
+    gs.run(&["gs://bkt/f.bin"]).assert_failed(&[
+        "gs://bkt/f.bin",
+        "access denied",
+        "no Google credentials",
+    ]);
+}
+
+#[test]
+fn untrusted_certificate_on_a_store_is_not_retried_and_hints_ssl_cert_file() {
+    let identity = crate::support::tls::self_signed();
+    let server = TestServer::start_tls(&identity, |_| Reply::ok("x"));
+    let mut sandbox = Sandbox::new();
+    sandbox
+        .env("AWS_ENDPOINT_URL", server.url(""))
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+    let out = sandbox.run(&["s3://bkt/f.bin"]);
+    out.assert_failed(&["s3://bkt/f.bin", "TLS", "SSL_CERT_FILE"]);
+    // One attempt: no warning about a failed try before the final line.
+    assert_eq!(out.stderr.matches("TLS").count(), 1, "{}", out.stderr);
+    let mut gs = Sandbox::new();
+    gs.env("STORAGE_EMULATOR_HOST", server.url(""));
+    let out = gs.run(&["gs://bkt/f.bin"]);
+    out.assert_failed(&["gs://bkt/f.bin", "TLS", "SSL_CERT_FILE"]);
+    assert_eq!(out.stderr.matches("TLS").count(), 1, "{}", out.stderr);
+}
