@@ -28,11 +28,8 @@ pub(crate) const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_
 pub(crate) struct Transports {
     /// For object reads: the user's timeouts.
     pub(crate) main: HttpTransporter,
-    /// For probes that may have nobody listening (metadata services): short timeouts, no
-    /// redirects.
-    #[cfg(feature = "s3")]
-    pub(crate) probe: HttpTransporter,
-    /// The same client, for ptex's own probes (region detection).
+    /// For probes that may have nobody listening (the metadata service, region
+    /// detection): short timeouts, no redirects.
     #[cfg(feature = "s3")]
     pub(crate) probe_client: reqwest::Client,
     /// How long one credential step the user configured (STS, SSO, a process) may take:
@@ -65,8 +62,6 @@ impl Transports {
         let transport = |client| HttpTransporter::new(ReqwestTransport::new(client));
         Ok(Transports {
             main: transport(main),
-            #[cfg(feature = "s3")]
-            probe: transport(probe_client.clone()),
             #[cfg(feature = "s3")]
             probe_client,
             #[cfg(feature = "s3")]

@@ -486,3 +486,77 @@ fn untrusted_certificate_on_a_store_is_not_retried_and_hints_ssl_cert_file() {
     out.assert_failed(&["gs://bkt/f.bin", "TLS", "SSL_CERT_FILE"]);
     assert_eq!(out.stderr.matches("TLS").count(), 1, "{}", out.stderr);
 }
+
+/// How a stand-in metadata service treats the IMDSv2 token PUT.
+#[derive(Clone, Copy)]
+enum TokenPut {
+    Answered,
+    Refused,
+    Hangs,
+}
+
+fn imds(put: TokenPut, expiration: &'static str) -> TestServer {
+    let role = json!({"Code": "Success", "AccessKeyId": ACCESS_KEY, "SecretAccessKey": SECRET_KEY,
+        "Token": "imds-token", "Expiration": expiration})
+    .to_string();
+    TestServer::start(move |r| match (r.method.as_str(), r.path.as_str(), put) {
+        ("PUT", "/latest/api/token", TokenPut::Answered) => Reply::ok("session-token"),
+        ("PUT", _, TokenPut::Refused) => Reply::status(403),
+        ("PUT", _, TokenPut::Hangs) => Reply::Drip {
+            declared_len: 10,
+            headers: Vec::new(),
+            body: Vec::new(),
+            drip: Vec::new(),
+            every: std::time::Duration::from_secs(1),
+        },
+        ("GET", "/latest/meta-data/iam/security-credentials/", _) => Reply::ok("reader\n"),
+        ("GET", "/latest/meta-data/iam/security-credentials/reader", _) => Reply::ok(role.clone()),
+        _ => Reply::status(404),
+    })
+}
+
+#[test]
+fn instance_metadata_v2_v1_fallback_expiry_and_one_probe_per_run() {
+    let server = S3Server::start();
+    server.put_object("second", "f.bin", b"x");
+    for (put, name) in [
+        (TokenPut::Answered, "v2"),
+        (TokenPut::Refused, "v1 after a refused token PUT"),
+        (TokenPut::Hangs, "v1 after a hanging token PUT"),
+    ] {
+        let metadata = imds(put, "2099-01-01T00:00:00Z");
+        let mut sandbox = Sandbox::new();
+        sandbox
+            .env("AWS_ENDPOINT_URL", server.endpoint())
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", metadata.url(""));
+        // Two buckets in one run: the metadata service is asked once.
+        let lift = sandbox.manifest(
+            "f.bin",
+            json!(["s3://first/f.bin", "s3://second/f.bin"]),
+            Some(1),
+            Some(&sha256_hex(b"x")),
+        );
+        sandbox.bind(&lift, "f.bin").assert_delivered(b"x");
+        let gets: Vec<_> = metadata
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "GET")
+            .collect();
+        assert_eq!(gets.len(), 2, "{name}: {gets:?}");
+        let v2 = gets
+            .iter()
+            .all(|r| r.header("x-aws-ec2-metadata-token") == Some("session-token"));
+        assert_eq!(v2, matches!(put, TokenPut::Answered), "{name}: {gets:?}");
+    }
+    // An expired credential is not used as is.
+    let metadata = imds(TokenPut::Answered, "2001-01-01T00:00:00Z");
+    let mut sandbox = Sandbox::new();
+    sandbox
+        .env("AWS_ENDPOINT_URL", server.endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", metadata.url(""));
+    sandbox
+        .run(&["s3://second/f.bin"])
+        .assert_failed(&["instance metadata", "expired at"]);
+}

@@ -5,6 +5,7 @@
 //! and reason, so the user fixes the source they meant to use instead of reading "no
 //! credentials found". Every step is bounded in time; no message carries a secret.
 
+mod imds;
 mod process;
 mod route;
 
@@ -14,14 +15,13 @@ use std::time::Duration;
 use ptex_config::{AwsFiles, AwsProfile, Env};
 use reqsign_aws_v4::{
     AssumeRoleCredentialProvider, AssumeRoleWithWebIdentityCredentialProvider, Credential,
-    ECSCredentialProvider, IMDSv2CredentialProvider, RequestSigner, SSOCredentialProvider,
-    StaticCredentialProvider,
+    ECSCredentialProvider, RequestSigner, SSOCredentialProvider, StaticCredentialProvider,
 };
 use reqsign_core::time::Timestamp;
 use reqsign_core::{Context, OsEnv, ProvideCredential, Signer};
 use reqsign_file_read_tokio::TokioFileRead;
 
-use crate::store::{PROBE_TIMEOUT, Transports};
+use crate::store::Transports;
 
 /// What the chain found for one profile.
 #[derive(Clone)]
@@ -82,7 +82,8 @@ pub(crate) fn configured_endpoint(
 }
 
 /// Runs the chain for `choice`. `limit` bounds each step the user configured (STS, SSO,
-/// a process, the container endpoint); the metadata-service probe gets [`PROBE_TIMEOUT`].
+/// a process, the container endpoint); the metadata-service probe gets
+/// [`crate::store::PROBE_TIMEOUT`].
 pub(crate) async fn resolve(
     choice: &ProfileChoice,
     env: &dyn Env,
@@ -104,20 +105,18 @@ pub(crate) async fn resolve(
         });
     }
     let sts = configured_endpoint(env, profile, files, "STS");
-    let context = |inner: &opendal::HttpTransporter| {
-        Context::new()
-            .with_file_read(TokioFileRead)
-            .with_http_send(route::Routed {
-                inner: inner.clone(),
-                sts: sts.clone(),
-            })
-            .with_env(OsEnv)
-    };
+    let ctx = Context::new()
+        .with_file_read(TokioFileRead)
+        .with_http_send(route::Routed {
+            inner: transports.main.clone(),
+            sts,
+        })
+        .with_env(OsEnv);
     let chain = Chain {
         env,
         files,
-        ctx: context(&transports.main),
-        probe_ctx: context(&transports.probe),
+        ctx,
+        probe_client: &transports.probe_client,
         limit,
     };
     let mut tried = Vec::new();
@@ -195,7 +194,7 @@ struct Chain<'a> {
     /// For steps the user configured: the main client.
     ctx: Context,
     /// For the metadata service, which may not exist: short timeouts.
-    probe_ctx: Context,
+    probe_client: &'a reqwest::Client,
     limit: Duration,
 }
 
@@ -536,16 +535,11 @@ impl Chain<'_> {
         self.provide(provider, &self.ctx, self.limit).await
     }
 
-    /// The EC2 instance metadata service, if one answers within [`PROBE_TIMEOUT`]; no
-    /// answer means there is none.
+    /// The EC2 instance metadata service (`AWS_EC2_METADATA_SERVICE_ENDPOINT`), if one
+    /// answers within [`crate::store::PROBE_TIMEOUT`].
     async fn imds(&self) -> StepResult {
-        let provider = IMDSv2CredentialProvider::new();
-        match tokio::time::timeout(PROBE_TIMEOUT, provider.provide_credential(&self.probe_ctx))
-            .await
-        {
-            Ok(Ok(credential)) => Ok(credential),
-            Ok(Err(_)) | Err(_) => Ok(None),
-        }
+        let endpoint = self.env.non_empty("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+        imds::credentials(self.probe_client, endpoint).await
     }
 }
 
