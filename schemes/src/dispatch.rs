@@ -110,7 +110,7 @@ impl Dispatcher {
                     }
                     #[cfg(feature = "gcs")]
                     Scheme::Gs => {
-                        let setup = gcs::setup(bucket, &settings.file.gs, transports);
+                        let setup = gcs::setup(bucket, &settings.file.gs, &mut *transports);
                         self.gcs.prepare(bucket, setup).await?;
                     }
                     #[cfg(feature = "ftp")]

@@ -17,8 +17,12 @@ mod file;
 mod ftp;
 #[cfg(feature = "gcs")]
 mod gcs;
+#[cfg(feature = "gcs")]
+mod google;
 mod http;
 mod redact;
+#[cfg(any(feature = "s3", feature = "gcs"))]
+mod reqsign_errors;
 mod request;
 #[cfg(feature = "s3")]
 mod s3;

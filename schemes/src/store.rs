@@ -30,16 +30,20 @@ pub(crate) struct Transports {
     pub(crate) main: HttpTransporter,
     /// For probes that may have nobody listening (the metadata service, region
     /// detection): short timeouts, no redirects.
-    #[cfg(feature = "s3")]
+    #[cfg(any(feature = "s3", feature = "gcs"))]
     pub(crate) probe_client: reqwest::Client,
     /// How long one credential step the user configured (STS, SSO, a process) may take:
     /// connect + read timeouts.
-    #[cfg(feature = "s3")]
+    #[cfg(any(feature = "s3", feature = "gcs"))]
     pub(crate) step_limit: std::time::Duration,
     /// The AWS chain's answer per profile name: resolved once per run, shared by every
     /// bucket (so an absent metadata service is probed once, not once per bucket).
     #[cfg(feature = "s3")]
     pub(crate) aws: HashMap<String, Result<crate::aws::Resolved, crate::aws::Failed>>,
+    /// Google access tokens (or the reason there is none) by where they came from: one
+    /// token exchange per run, shared by every bucket and every part.
+    #[cfg(feature = "gcs")]
+    pub(crate) google: HashMap<String, Result<Option<String>, String>>,
 }
 
 #[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
@@ -52,7 +56,7 @@ impl Transports {
         };
         let main = build(crate::http::client_builder(settings).redirect(redirect_policy()))?;
         // Each client loads the trusted roots: build the probe client once, share it.
-        #[cfg(feature = "s3")]
+        #[cfg(any(feature = "s3", feature = "gcs"))]
         let probe_client = build(
             crate::http::client_builder(settings)
                 .connect_timeout(PROBE_TIMEOUT / 2)
@@ -62,12 +66,14 @@ impl Transports {
         let transport = |client| HttpTransporter::new(ReqwestTransport::new(client));
         Ok(Transports {
             main: transport(main),
-            #[cfg(feature = "s3")]
+            #[cfg(any(feature = "s3", feature = "gcs"))]
             probe_client,
-            #[cfg(feature = "s3")]
+            #[cfg(any(feature = "s3", feature = "gcs"))]
             step_limit: settings.timeouts.connect + settings.timeouts.read,
             #[cfg(feature = "s3")]
             aws: HashMap::new(),
+            #[cfg(feature = "gcs")]
+            google: HashMap::new(),
         })
     }
 

@@ -9,6 +9,7 @@ mod faults;
 mod file;
 mod ftp;
 mod gcs;
+mod google_credentials;
 mod manifest;
 mod mirrors;
 mod output;

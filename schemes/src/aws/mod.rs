@@ -21,6 +21,7 @@ use reqsign_core::time::Timestamp;
 use reqsign_core::{Context, OsEnv, ProvideCredential, Signer};
 use reqsign_file_read_tokio::TokioFileRead;
 
+use crate::reqsign_errors::describe;
 use crate::store::Transports;
 
 /// What the chain found for one profile.
@@ -563,19 +564,5 @@ fn keys(
         (None, None) => Ok(None),
         (Some(_), None) => Err(format!("{} is set but {} is not", names.0, names.1)),
         (None, Some(_)) => Err(format!("{} is set but {} is not", names.1, names.0)),
-    }
-}
-
-/// A reqsign error's message and its innermost cause (e.g. "connection refused").
-fn describe(err: &reqsign_core::Error) -> String {
-    let mut innermost = None;
-    let mut cause = std::error::Error::source(err);
-    while let Some(c) = cause {
-        innermost = Some(c);
-        cause = c.source();
-    }
-    match innermost {
-        Some(inner) => format!("{err}: {inner}"),
-        None => err.to_string(),
     }
 }
