@@ -43,7 +43,9 @@ pub(crate) async fn key_file_token(
     let key: KeyFile =
         serde_json::from_slice(&text).map_err(|_| "it is not a JSON key file".to_string())?;
     let ctx = Context::new()
-        .with_file_read(TokioFileRead)
+        .with_file_read(KeyFileRead {
+            key_file: path.to_string_lossy().into_owned(),
+        })
         .with_http_send(TokenRoute {
             inner: transport.clone(),
             token_uri: key.token_uri.filter(|uri| uri != GOOGLE_TOKEN_URI),
@@ -127,6 +129,40 @@ pub(crate) async fn metadata_token(host: &str, client: &reqwest::Client) -> Resu
         .unwrap_or_else(|_| Err("no token within the probe budget".to_string()))
 }
 
+/// Reads files for reqsign; the key file itself with an `external_account`'s optional
+/// `credential_source.format` filled in (`text`, its documented default), which reqsign
+/// requires.
+#[derive(Debug)]
+struct KeyFileRead {
+    key_file: String,
+}
+
+impl reqsign_core::FileRead for KeyFileRead {
+    async fn file_read(&self, path: &str) -> reqsign_core::Result<Vec<u8>> {
+        let bytes = reqsign_core::FileRead::file_read(&TokioFileRead, path).await?;
+        if path != self.key_file {
+            return Ok(bytes);
+        }
+        Ok(with_default_format(&bytes).unwrap_or(bytes))
+    }
+}
+
+/// `text` with `credential_source.format` set to `{"type": "text"}` where an
+/// `external_account` key leaves it out; `None` when nothing needs filling in.
+fn with_default_format(text: &[u8]) -> Option<Vec<u8>> {
+    let mut key: serde_json::Value = serde_json::from_slice(text).ok()?;
+    if key.get("type")?.as_str()? != "external_account" {
+        return None;
+    }
+    let source = key.get_mut("credential_source")?.as_object_mut()?;
+    let takes_format = source.contains_key("file") || source.contains_key("url");
+    if !takes_format || source.contains_key("format") {
+        return None;
+    }
+    source.insert("format".to_string(), serde_json::json!({"type": "text"}));
+    serde_json::to_vec(&key).ok()
+}
+
 /// Sends reqsign's token exchanges to the key file's `token_uri`.
 #[derive(Clone, Debug)]
 struct TokenRoute {
@@ -148,5 +184,23 @@ impl reqsign_core::HttpSend for TokenRoute {
             req.headers_mut().remove(http::header::HOST);
         }
         reqsign_core::HttpSend::http_send(&self.inner, req).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_account_format_defaults_to_text() {
+        let key = br#"{"type": "external_account", "credential_source": {"file": "/t"}}"#;
+        let filled: serde_json::Value =
+            serde_json::from_slice(&with_default_format(key).unwrap()).unwrap();
+        assert_eq!(filled["credential_source"]["format"]["type"], "text");
+        let given = br#"{"type": "external_account",
+            "credential_source": {"file": "/t", "format": {"type": "json",
+            "subject_token_field_name": "t"}}}"#;
+        assert!(with_default_format(given).is_none());
+        assert!(with_default_format(br#"{"type": "service_account"}"#).is_none());
     }
 }

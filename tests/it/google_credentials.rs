@@ -179,3 +179,48 @@ fn metadata_server_is_recognised_by_its_flavor_header() {
         "a token was asked of a service that is not Google's"
     );
 }
+
+#[test]
+fn external_account_without_format_reads_its_token_file_as_text() {
+    let server = GcsServer::start();
+    server.put_object("bkt", "f.bin", b"x");
+    let relay = Relay::start(server.port(), Vec::new());
+    let sts = TestServer::start(|r| {
+        if r.method == "POST" {
+            Reply::ok(
+                json!({"access_token": "ya29.federated", "expires_in": 3600,
+                    "token_type": "Bearer",
+                    "issued_token_type": "urn:ietf:params:oauth:token-type:access_token"})
+                .to_string(),
+            )
+            .with_header("Content-Type", "application/json")
+        } else {
+            Reply::status(405)
+        }
+    });
+    let sandbox = Sandbox::new();
+    let subject = sandbox.home().join("oidc-token");
+    std::fs::write(&subject, "eyJ.subject.token").unwrap();
+    let key = sandbox.home().join("wif.json");
+    std::fs::write(
+        &key,
+        json!({"type": "external_account",
+            "audience": "//iam.googleapis.com/projects/1/locations/global/workloadIdentityPools/p/providers/q",
+            "subject_token_type": "urn:ietf:params:oauth:token-type:jwt",
+            "token_url": sts.url("/v1/token"),
+            "credential_source": {"file": subject}})
+        .to_string(),
+    )
+    .unwrap();
+    let mut sandbox = sandbox_with_endpoint(&relay.endpoint(), json!({}));
+    sandbox.env("GOOGLE_APPLICATION_CREDENTIALS", &key);
+    sandbox.run(&["gs://bkt/f.bin"]).assert_delivered(b"x");
+    assert_eq!(sts.request_count(), 1);
+    assert!(
+        bearers(&relay)
+            .iter()
+            .all(|b| b.as_deref() == Some("Bearer ya29.federated")),
+        "{:?}",
+        bearers(&relay)
+    );
+}
