@@ -560,3 +560,72 @@ fn instance_metadata_v2_v1_fallback_expiry_and_one_probe_per_run() {
         .run(&["s3://second/f.bin"])
         .assert_failed(&["instance metadata", "expired at"]);
 }
+
+#[test]
+fn endpoints_from_the_profile_and_services_section_unless_ignored() {
+    let server = S3Server::start();
+    server.put_object("bkt", "f.bin", b"x");
+    let mut sandbox = Sandbox::new();
+    write_aws(
+        &sandbox,
+        "config",
+        &format!(
+            "[profile direct]\nendpoint_url = {0}\ns3 =\n  addressing_style = path\n\
+             [profile via-services]\nservices = local\n\
+             [services local]\ns3 =\n  endpoint_url = {0}\n",
+            server.endpoint()
+        ),
+    );
+    write_aws(
+        &sandbox,
+        "credentials",
+        &format!(
+            "[direct]\naws_access_key_id = {ACCESS_KEY}\naws_secret_access_key = {SECRET_KEY}\n\
+             [via-services]\naws_access_key_id = {ACCESS_KEY}\n\
+             aws_secret_access_key = {SECRET_KEY}\n"
+        ),
+    );
+    sandbox
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_PROFILE", "direct");
+    sandbox.run(&["s3://bkt/f.bin"]).assert_delivered(b"x");
+    sandbox.env("AWS_PROFILE", "via-services");
+    sandbox.run(&["s3://bkt/f.bin"]).assert_delivered(b"x");
+    // AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: the profile's endpoint is not used (an endpoint
+    // in the ptex config still is).
+    sandbox.env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true");
+    let config = sandbox.home().join("ptex.json");
+    std::fs::write(
+        &config,
+        json!({"s3": {"endpoint": "http://127.0.0.1:9"}}).to_string(),
+    )
+    .unwrap();
+    sandbox.env("PTEX_CONFIG", &config).env("PTEX_RETRIES", "0");
+    sandbox
+        .run(&["s3://bkt/f.bin"])
+        .assert_failed(&["s3://bkt/f.bin", "Connection refused"]);
+}
+
+#[test]
+fn aws_ca_bundle_is_trusted_for_s3() {
+    let identity = crate::support::tls::self_signed();
+    let server = TestServer::start_tls(&identity, |_| Reply::status(404));
+    let mut sandbox = Sandbox::new();
+    sandbox
+        .env("AWS_ENDPOINT_URL", server.url(""))
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+    sandbox
+        .run(&["s3://bkt/f.bin"])
+        .assert_failed(&["TLS", "SSL_CERT_FILE"]);
+    let bundle = identity.write_cert(&sandbox.home());
+    sandbox.env("AWS_CA_BUNDLE", &bundle);
+    // The handshake passes: the server's own answer (404) comes back.
+    sandbox
+        .run(&["s3://bkt/f.bin"])
+        .assert_failed(&["s3://bkt/f.bin", "not found"]);
+    assert_eq!(server.request_count(), 1);
+}
