@@ -629,3 +629,48 @@ fn aws_ca_bundle_is_trusted_for_s3() {
         .assert_failed(&["s3://bkt/f.bin", "not found"]);
     assert_eq!(server.request_count(), 1);
 }
+
+#[test]
+fn credential_source_ecs_container_and_keys_in_the_config_file() {
+    let server = role_server();
+    server.put_object("bkt", "f.bin", b"x");
+    let sts = TestServer::start(|r| {
+        let signed_by_container = r
+            .header("authorization")
+            .is_some_and(|a| a.contains("Credential=ASIACONTAINERSOURCE1/"));
+        if query_has(r, "Action=AssumeRole") && signed_by_container {
+            sts_reply("AssumeRole")
+        } else {
+            Reply::status(403)
+        }
+    });
+    let container = TestServer::start(|_| {
+        Reply::ok(
+            json!({"AccessKeyId": "ASIACONTAINERSOURCE1", "SecretAccessKey": "c",
+                "Token": "t", "Expiration": "2099-01-01T00:00:00Z"})
+            .to_string(),
+        )
+    });
+    let mut sandbox = sandbox_for(&server);
+    write_aws(
+        &sandbox,
+        "config",
+        &format!(
+            "[profile ecs-role]\nrole_arn = {ROLE}\ncredential_source = EcsContainer\n\
+             [profile in-config]\naws_access_key_id = {ROLE_KEY}\n\
+             aws_secret_access_key = {ROLE_SECRET}\n"
+        ),
+    );
+    sandbox
+        .env("AWS_ENDPOINT_URL_STS", sts.url(""))
+        .env(
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+            container.url("/creds"),
+        )
+        .env("AWS_PROFILE", "ecs-role");
+    sandbox.run(&["s3://bkt/f.bin"]).assert_delivered(b"x");
+    assert_eq!(sts.request_count(), 1);
+    sandbox.env("AWS_PROFILE", "in-config");
+    sandbox.run(&["s3://bkt/f.bin"]).assert_delivered(b"x");
+    assert_eq!(sts.request_count(), 1);
+}
