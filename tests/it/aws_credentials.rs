@@ -457,7 +457,15 @@ fn bare_statuses_are_said_in_plain_words() {
     // 401 on GCS: access denied, with the credentials hint.
     let private = answering(401, &[]);
     let mut gs = Sandbox::new();
-    gs.env("STORAGE_EMULATOR_HOST", private.url(""));
+    let config = gs.home().join("ptex.json");
+    std::fs::write(
+        &config,
+        json!({"gs": {"endpoint": private.url("")}}).to_string(),
+    )
+    .unwrap();
+    // No metadata server: nothing listens on port 9.
+    gs.env("PTEX_CONFIG", &config)
+        .env("GCE_METADATA_HOST", "127.0.0.1:9");
     gs.run(&["gs://bkt/f.bin"]).assert_failed(&[
         "gs://bkt/f.bin",
         "access denied",
