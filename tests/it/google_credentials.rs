@@ -72,6 +72,8 @@ fn service_account_key_one_exchange_per_run_at_its_token_uri() {
     let server = GcsServer::start();
     let body = payload(1 << 20);
     server.put_object("second", "big.bin", &body);
+    let large = payload(10 << 20);
+    server.put_object("second", "again.bin", &large);
     let relay = Relay::start(server.port(), Vec::new());
     let tokens = token_endpoint("ya29.from-the-key");
     let sandbox = Sandbox::new();
@@ -106,6 +108,26 @@ fn service_account_key_one_exchange_per_run_at_its_token_uri() {
         "{seen:?}"
     );
     assert_eq!(tokens.request_count(), 1, "one exchange per run");
+
+    // One bucket, the file in parts over several connections: still one exchange.
+    let lift = sandbox.manifest(
+        "again.bin",
+        json!("gs://second/again.bin"),
+        Some(large.len() as u64),
+        Some(&sha256_hex(&large)),
+    );
+    let before = relay.requests().len();
+    let out = sandbox.run(&["-v", lift.to_str().unwrap(), "again.bin"]);
+    out.assert_delivered(&large);
+    assert!(out.stderr.contains(" parts"), "{}", out.stderr);
+    let seen = &bearers(&relay)[before..];
+    assert!(seen.len() >= 3, "{seen:?} {}", out.stderr);
+    assert!(
+        seen.iter()
+            .all(|b| b.as_deref() == Some("Bearer ya29.from-the-key")),
+        "{seen:?}"
+    );
+    assert_eq!(tokens.request_count(), 2, "one more run, one more exchange");
 }
 
 #[test]
