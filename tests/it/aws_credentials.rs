@@ -284,9 +284,10 @@ fn assume_role_profile_through_a_loopback_sts_once_per_run() {
     ] {
         assert!(query_has(call, pair), "{pair} missing: {call:?}");
     }
-    // The call was signed with the source profile's key.
+    // The call was signed with the source profile's key, for the regional STS host.
     let auth = call.header("authorization").unwrap_or_default();
     assert!(auth.contains("Credential=base-key/"), "{call:?}");
+    assert_eq!(call.header("host"), Some("sts.us-east-1.amazonaws.com"));
     // mfa_serial cannot work without a prompt: said plainly, and STS is not called.
     sandbox.env("AWS_PROFILE", "mfa");
     sandbox.run(&["s3://second/f.bin"]).assert_failed(&[
@@ -295,6 +296,25 @@ fn assume_role_profile_through_a_loopback_sts_once_per_run() {
         "cannot prompt",
     ]);
     assert_eq!(sts.request_count(), 1);
+
+    // Only AWS_DEFAULT_REGION: STS is still called, in that region.
+    let mut default_region = Sandbox::new();
+    for file in ["config", "credentials"] {
+        let text = std::fs::read_to_string(sandbox.home().join(".aws").join(file)).unwrap();
+        write_aws(&default_region, file, &text);
+    }
+    default_region
+        .env("AWS_ENDPOINT_URL_S3", server.endpoint())
+        .env("AWS_DEFAULT_REGION", "eu-west-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL_STS", sts.url(""))
+        .env("AWS_PROFILE", "corp");
+    default_region
+        .run(&["s3://second/f.bin"])
+        .assert_delivered(b"from the second bucket");
+    let calls = sts.requests();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    assert_eq!(calls[1].header("host"), Some("sts.eu-west-1.amazonaws.com"));
 }
 
 #[test]
