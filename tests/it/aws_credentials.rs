@@ -206,6 +206,7 @@ fn credential_process_good_failing_and_garbage() {
              \"SecretAccessKey\": \"{SECRET_KEY}\", \"Expiration\": \"2001-01-01T00:00:00Z\"}}'"
         ),
     );
+    let hangs = script(&sandbox, "hangs.sh", "exec sleep 30");
     write_aws(
         &sandbox,
         "config",
@@ -213,7 +214,8 @@ fn credential_process_good_failing_and_garbage() {
             "[profile good]\ncredential_process = {good} --flag \"an arg\"\n\
              [profile failing]\ncredential_process = {failing}\n\
              [profile garbage]\ncredential_process = {garbage}\n\
-             [profile expired]\ncredential_process = {expired}\n"
+             [profile expired]\ncredential_process = {expired}\n\
+             [profile hangs]\ncredential_process = {hangs}\n"
         ),
     );
     sandbox.env("AWS_PROFILE", "good");
@@ -232,6 +234,18 @@ fn credential_process_good_failing_and_garbage() {
     sandbox
         .run(&["s3://bkt/f.bin"])
         .assert_failed(&["profile \"expired\"", "expired at"]);
+    // A process that hangs is stopped after connect + read timeouts (here 1 s).
+    sandbox
+        .env("AWS_PROFILE", "hangs")
+        .env("PTEX_CONNECT_TIMEOUT", "0.5")
+        .env("PTEX_READ_TIMEOUT", "0.5");
+    let started = std::time::Instant::now();
+    sandbox.run(&["s3://bkt/f.bin"]).assert_failed(&[
+        "profile \"hangs\"",
+        "credential_process",
+        "did not finish within 1 s",
+    ]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
 
 #[test]
