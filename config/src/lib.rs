@@ -3,6 +3,7 @@
 //! credentials. Everything is read and validated here, before any network I/O;
 //! nothing in this crate touches the network.
 
+mod aws_files;
 mod credentials;
 mod env;
 mod error;
@@ -12,6 +13,7 @@ mod normalize;
 mod routing;
 mod settings;
 
+pub use aws_files::{AwsFiles, AwsProfile, AwsSection};
 pub use credentials::{
     AuthSpec, Authorization, BasicSpec, Credentials, HostCredentials, env_authorization, env_key,
 };

@@ -45,6 +45,10 @@ pub enum FetchError {
     /// were tried (never their values) and where to set them.
     #[error("access denied ({detail}): {hint}")]
     AccessDenied { detail: String, hint: String },
+    /// A credential source the user configured could not give credentials (as opposed to
+    /// having none): `step` names it (e.g. `profile "corp"`), `reason` says why.
+    #[error("cannot get credentials from {step}: {reason}")]
+    Credentials { step: String, reason: String },
     /// The settings for this source cannot work (e.g. an unknown region or a bad endpoint).
     #[error("bad configuration: {reason}")]
     Config { reason: String },

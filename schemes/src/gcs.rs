@@ -1,9 +1,10 @@
 //! `gs://bucket/object` on opendal's GCS service. Credentials, first found wins: an access
 //! token (the config's `token_env` variable, or `GOOGLE_OAUTH_ACCESS_TOKEN`), a key file (the
 //! config's `credentials_file`, `GOOGLE_APPLICATION_CREDENTIALS`, or gcloud's
-//! application-default file), the metadata server when one answers within about 2 s; else
-//! the object is read unsigned (public objects). `STORAGE_EMULATOR_HOST` points it at an
-//! emulator, as the gcloud tools do.
+//! application-default file), the GCE metadata server when a Google one answers within
+//! about 2 s; else the object is read unsigned (public objects). Tokens are fetched once per
+//! run ([`crate::google`]). `STORAGE_EMULATOR_HOST` points it at an emulator, as the gcloud
+//! tools do, and then no token is fetched (an emulator checks none).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,17 +12,14 @@ use std::sync::Arc;
 use opendal::{Operator, services::Gcs};
 use ptex_config::{Env, GcsConfig, ProcessEnv, check_endpoint};
 
-use crate::store::{PROBE_TIMEOUT, Transports};
-use crate::{FetchError, store};
-
-/// Where the GCE metadata server listens when there is one.
-const METADATA_ADDR: &str = "169.254.169.254:80";
+use crate::store::Transports;
+use crate::{FetchError, google, store};
 
 /// The operator for one bucket and the hint its access-denied errors carry.
 pub(crate) async fn setup(
     bucket: &str,
     config: &GcsConfig,
-    transports: &Transports,
+    transports: &mut Transports,
 ) -> Result<(Operator, Arc<str>), FetchError> {
     let env = ProcessEnv;
     let emulator = env.non_empty("STORAGE_EMULATOR_HOST").map(|host| {
@@ -61,15 +59,35 @@ pub(crate) async fn setup(
     } else if let Some(token) = env.non_empty(&token_var) {
         builder = builder.token(token).disable_vm_metadata();
         format!("signed with the access token in {token_var}; check that it may read gs://{bucket}")
+    } else if emulator.is_some() {
+        builder = builder.skip_signature().disable_vm_metadata();
+        "the emulator (STORAGE_EMULATOR_HOST) is read unsigned".to_string()
     } else if let Some((path, from)) = key_file {
+        let cache_key = format!("key file {}", path.display());
+        let token = match transports.google.get(&cache_key) {
+            Some(token) => token.clone(),
+            None => {
+                let token = google::key_file_token(&path, &transports.main, transports.step_limit)
+                    .await
+                    .map(Some);
+                transports.google.insert(cache_key, token.clone());
+                token
+            }
+        };
+        let token = token.map_err(|reason| FetchError::Credentials {
+            step: format!("the Google key file {} (from {from})", path.display()),
+            reason,
+        })?;
         builder = builder
-            .credential_path(&path.to_string_lossy())
+            .token(token.unwrap_or_default())
             .disable_vm_metadata();
         format!(
-            "signed with the key file {} (from {from}); check that it may read gs://{bucket}",
+            "signed with a token from the key file {} (from {from}); check that it may read \
+             gs://{bucket}",
             path.display()
         )
-    } else if emulator.is_none() && metadata_server_answers().await {
+    } else if let Some(token) = metadata_token(&env, transports).await? {
+        builder = builder.token(token).disable_vm_metadata();
         "signed with the metadata server's service account".to_string()
     } else {
         builder = builder.skip_signature().disable_vm_metadata();
@@ -93,10 +111,27 @@ fn gcloud_adc_file() -> Option<PathBuf> {
     path.is_file().then_some(path)
 }
 
-/// Whether a metadata server accepts connections, within the probe budget.
-async fn metadata_server_answers() -> bool {
-    matches!(
-        tokio::time::timeout(PROBE_TIMEOUT, tokio::net::TcpStream::connect(METADATA_ADDR)).await,
-        Ok(Ok(_))
-    )
+/// A token from the GCE metadata server, if a Google one answers; asked once per run.
+async fn metadata_token(
+    env: &ProcessEnv,
+    transports: &mut Transports,
+) -> Result<Option<String>, FetchError> {
+    const KEY: &str = "metadata server";
+    let token = match transports.google.get(KEY) {
+        Some(token) => token.clone(),
+        None => {
+            let token = match google::metadata_server(env, &transports.probe_client).await {
+                Some(host) => google::metadata_token(&host, &transports.probe_client)
+                    .await
+                    .map(Some),
+                None => Ok(None),
+            };
+            transports.google.insert(KEY.to_string(), token.clone());
+            token
+        }
+    };
+    token.map_err(|reason| FetchError::Credentials {
+        step: "the GCE metadata server".to_string(),
+        reason,
+    })
 }

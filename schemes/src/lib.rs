@@ -7,6 +7,8 @@
 //! the command line. `http(s)://` and `file://` are always built in; `s3://`, `gs://` and
 //! `ftp://` each come with the cargo feature `s3`, `gcs` or `ftp` (all on by default).
 
+#[cfg(feature = "s3")]
+mod aws;
 mod checksum;
 mod dispatch;
 mod download;
@@ -16,8 +18,12 @@ mod file;
 mod ftp;
 #[cfg(feature = "gcs")]
 mod gcs;
+#[cfg(feature = "gcs")]
+mod google;
 mod http;
 mod redact;
+#[cfg(any(feature = "s3", feature = "gcs"))]
+mod reqsign_errors;
 mod request;
 #[cfg(feature = "s3")]
 mod s3;

@@ -1,29 +1,24 @@
 //! `s3://bucket/key` on opendal's S3 service, set up the way AWS users expect.
 //!
-//! - Credentials: `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`/`AWS_SESSION_TOKEN`, then the
-//!   profile (`AWS_PROFILE` or the config's `profile`, in `~/.aws/credentials` and
-//!   `~/.aws/config`), web identity, container credentials, and instance metadata (IMDS,
-//!   bounded to about 2 s, off with `AWS_EC2_METADATA_DISABLED=true`). The chain runs here,
-//!   step by step, so an access-denied error can say where the credentials came from; when
-//!   none are found the object is read unsigned, so public buckets need no AWS setup.
+//! - Credentials: the AWS chain of [`crate::aws`] for the profile (the bucket's config entry,
+//!   `AWS_PROFILE`, `AWS_DEFAULT_PROFILE`, the config's default `profile`, else `default`),
+//!   resolved once per run; when it finds none the object is read unsigned, so public
+//!   buckets need no AWS setup.
 //! - Region: the bucket's config entry, `AWS_REGION`/`AWS_DEFAULT_REGION`, the profile's
-//!   `region` in `~/.aws/config`, the config's default, else asked of the bucket itself (AWS) or `us-east-1` (custom endpoints).
+//!   `region`, the config's default, else asked of the bucket itself (AWS) or `us-east-1`
+//!   (custom endpoints).
 //! - Endpoint: the bucket's config entry, `AWS_ENDPOINT_URL_S3`, `AWS_ENDPOINT_URL`, the
-//!   config's default, else AWS. Custom endpoints are addressed path-style unless the config
-//!   says `virtual_host_style`.
+//!   profile's `services` section or `endpoint_url`, the config's default, else AWS. Custom
+//!   endpoints are addressed path-style unless the config (or the profile's
+//!   `s3.addressing_style`) says virtual-host style.
 
 use std::sync::Arc;
 
 use opendal::{Operator, services::S3};
-use ptex_config::{Env, ProcessEnv, S3Config, check_endpoint};
-use reqsign_aws_v4::{
-    AssumeRoleWithWebIdentityCredentialProvider, Credential, ECSCredentialProvider,
-    EnvCredentialProvider, IMDSv2CredentialProvider, ProfileCredentialProvider,
-};
-use reqsign_core::{Context, OsEnv, ProvideCredential};
-use reqsign_file_read_tokio::TokioFileRead;
+use ptex_config::{AwsFiles, Env, ProcessEnv, S3Config, check_endpoint};
 
-use crate::store::{PROBE_TIMEOUT, Transports};
+use crate::aws::{self, ProfileChoice, Resolved};
+use crate::store::Transports;
 use crate::{FetchError, store};
 
 const AWS_ENDPOINT: &str = "https://s3.amazonaws.com";
@@ -32,16 +27,18 @@ const AWS_ENDPOINT: &str = "https://s3.amazonaws.com";
 pub(crate) async fn setup(
     bucket: &str,
     config: &S3Config,
-    transports: &Transports,
+    transports: &mut Transports,
 ) -> Result<(Operator, Arc<str>), FetchError> {
     let env = ProcessEnv;
+    let files = AwsFiles::load(&env);
     let own = config.buckets.get(bucket).cloned().unwrap_or_default();
     let defaults = &config.defaults;
+    let choice = profile_choice(&env, own.profile.as_deref(), defaults.profile.as_deref());
+    let profile = files.profile(&choice.name);
     let endpoint = own
         .endpoint
         .clone()
-        .or_else(|| env.non_empty("AWS_ENDPOINT_URL_S3"))
-        .or_else(|| env.non_empty("AWS_ENDPOINT_URL"))
+        .or_else(|| aws::configured_endpoint(&env, profile, &files, "S3"))
         .or_else(|| defaults.endpoint.clone())
         .map(|e| e.trim_end_matches('/').to_string());
     if let Some(endpoint) = &endpoint {
@@ -50,16 +47,12 @@ pub(crate) async fn setup(
         })?;
     }
     let settings = config.bucket(bucket);
-    let profile = settings
-        .profile
-        .clone()
-        .or_else(|| env.non_empty("AWS_PROFILE"));
     let region = match own
         .region
         .clone()
         .or_else(|| env.non_empty("AWS_REGION"))
         .or_else(|| env.non_empty("AWS_DEFAULT_REGION"))
-        .or_else(|| profile_region(&env, profile.as_deref()))
+        .or_else(|| profile.and_then(|p| p.get("region")).map(str::to_string))
         .or_else(|| defaults.region.clone())
     {
         Some(region) => region,
@@ -77,9 +70,12 @@ pub(crate) async fn setup(
     if let Some(endpoint) = &endpoint {
         builder = builder.endpoint(endpoint);
     }
-    let virtual_host = settings
-        .virtual_host_style
-        .unwrap_or(endpoint.is_none() && !bucket.contains('.'));
+    let addressing = profile.and_then(|p| p.get("s3.addressing_style"));
+    let virtual_host = settings.virtual_host_style.unwrap_or(match addressing {
+        Some("path") => false,
+        Some("virtual") => true,
+        _ => endpoint.is_none() && !bucket.contains('.'),
+    });
     if virtual_host {
         builder = builder.enable_virtual_host_style();
     }
@@ -91,8 +87,17 @@ pub(crate) async fn setup(
         "the config reads this bucket anonymously (unsigned); remove `anonymous` to sign requests"
             .to_string()
     } else {
-        match credentials(profile.as_deref(), transports).await {
-            Found { credential, from } => {
+        let limit = transports.step_limit;
+        let resolved = match transports.aws.get(&choice.name) {
+            Some(resolved) => resolved.clone(),
+            None => {
+                let resolved = aws::resolve(&choice, &env, &files, transports, limit).await;
+                transports.aws.insert(choice.name.clone(), resolved.clone());
+                resolved
+            }
+        };
+        match resolved {
+            Ok(Resolved::Found { credential, from }) => {
                 builder = builder
                     .access_key_id(&credential.access_key_id)
                     .secret_access_key(&credential.secret_access_key);
@@ -103,7 +108,7 @@ pub(crate) async fn setup(
                     "signed with AWS credentials from {from}; check that they may read s3://{bucket}"
                 )
             }
-            NotFound { tried } => {
+            Ok(Resolved::NotFound { tried }) => {
                 builder = builder.skip_signature();
                 format!(
                     "no AWS credentials found (tried {}), so the request was unsigned; \
@@ -111,43 +116,42 @@ pub(crate) async fn setup(
                     tried.join(", ")
                 )
             }
+            Err(failed) => {
+                return Err(FetchError::Credentials {
+                    step: failed.step,
+                    reason: failed.reason,
+                });
+            }
         }
     };
     let operator = Operator::new(builder).map_err(|e| store::classify(&e, &hint))?;
     Ok((transports.attach(operator), Arc::from(hint)))
 }
 
-/// The `region` of `profile` (else `default`) in `AWS_CONFIG_FILE` or `~/.aws/config`.
-fn profile_region(env: &ProcessEnv, profile: Option<&str>) -> Option<String> {
-    let path = match env.non_empty("AWS_CONFIG_FILE") {
-        Some(path) => std::path::PathBuf::from(path),
-        None => std::path::PathBuf::from(env.non_empty("HOME")?).join(".aws/config"),
-    };
-    ini_region(
-        &std::fs::read_to_string(path).ok()?,
-        profile.unwrap_or("default"),
-    )
-}
-
-/// `region = …` in the section of `profile` of an AWS config file (`[default]` or
-/// `[profile NAME]`).
-fn ini_region(text: &str, profile: &str) -> Option<String> {
-    let wanted = match profile {
-        "default" => "default".to_string(),
-        name => format!("profile {name}"),
-    };
-    let mut in_section = false;
-    for line in text.lines().map(str::trim) {
-        if let Some(section) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            in_section = section.trim() == wanted;
-        } else if in_section
-            && let Some((key, value)) = line.split_once('=')
-            && key.trim() == "region"
-        {
-            return Some(value.trim().to_string()).filter(|v| !v.is_empty());
-        }
-    }
-    None
+/// The profile to read: the bucket's own `profile`, `AWS_PROFILE`, `AWS_DEFAULT_PROFILE`,
+/// the config's default `profile`, else `default` (which need not exist).
+fn profile_choice(env: &dyn Env, own: Option<&str>, default: Option<&str>) -> ProfileChoice {
+    let named = [
+        (
+            own.map(str::to_string),
+            "the bucket's entry in the ptex config",
+        ),
+        (env.non_empty("AWS_PROFILE"), "AWS_PROFILE"),
+        (env.non_empty("AWS_DEFAULT_PROFILE"), "AWS_DEFAULT_PROFILE"),
+        (default.map(str::to_string), "s3.profile in the ptex config"),
+    ];
+    named
+        .into_iter()
+        .find_map(|(name, by)| {
+            name.map(|name| ProfileChoice {
+                name,
+                named_by: Some(by),
+            })
+        })
+        .unwrap_or(ProfileChoice {
+            name: "default".to_string(),
+            named_by: None,
+        })
 }
 
 /// Asks AWS where `bucket` lives: any S3 endpoint answers a HEAD of the bucket with its
@@ -173,107 +177,32 @@ async fn detect_region(bucket: &str, transports: &Transports) -> Result<String, 
     })
 }
 
-use Credentials::{Found, NotFound};
-
-enum Credentials {
-    Found {
-        credential: Credential,
-        from: String,
-    },
-    NotFound {
-        tried: Vec<String>,
-    },
-}
-
-/// Runs the AWS credential chain in order, stopping at the first source that has some.
-async fn credentials(profile: Option<&str>, transports: &Transports) -> Credentials {
-    let ctx = Context::new()
-        .with_file_read(TokioFileRead)
-        .with_http_send(transports.probe.clone())
-        .with_env(OsEnv);
-    let mut tried = Vec::new();
-    let profile_name = profile.unwrap_or("default").to_string();
-    let mut profile_provider = ProfileCredentialProvider::new();
-    if let Some(profile) = profile {
-        profile_provider = profile_provider.with_profile(profile);
-    }
-    let steps: [(String, BoxedProvider); 4] = [
-        (
-            "the environment (AWS_ACCESS_KEY_ID)".to_string(),
-            Box::new(EnvCredentialProvider::new()),
-        ),
-        (
-            format!("profile {profile_name:?} (~/.aws/credentials, ~/.aws/config)"),
-            Box::new(profile_provider),
-        ),
-        (
-            "web identity (AWS_WEB_IDENTITY_TOKEN_FILE)".to_string(),
-            Box::new(AssumeRoleWithWebIdentityCredentialProvider::new()),
-        ),
-        (
-            "container credentials".to_string(),
-            Box::new(ECSCredentialProvider::new()),
-        ),
-    ];
-    for (from, provider) in steps {
-        if let Some(credential) = provider.provide(&ctx).await {
-            return Found { credential, from };
-        }
-        tried.push(from);
-    }
-    let imds_disabled = ProcessEnv
-        .non_empty("AWS_EC2_METADATA_DISABLED")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    if !imds_disabled {
-        let imds = IMDSv2CredentialProvider::new();
-        let from = "instance metadata (IMDS)".to_string();
-        if let Ok(Ok(Some(credential))) =
-            tokio::time::timeout(PROBE_TIMEOUT, imds.provide_credential(&ctx)).await
-        {
-            return Found { credential, from };
-        }
-        tried.push(from);
-    }
-    NotFound { tried }
-}
-
-type BoxedProvider = Box<dyn DynProvider>;
-
-/// One step of the chain, object-safe.
-trait DynProvider {
-    fn provide<'a>(
-        &'a self,
-        ctx: &'a Context,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Option<Credential>> + 'a>>;
-}
-
-impl<P: ProvideCredential<Credential = Credential>> DynProvider for P {
-    fn provide<'a>(
-        &'a self,
-        ctx: &'a Context,
-    ) -> std::pin::Pin<Box<dyn Future<Output = Option<Credential>> + 'a>> {
-        Box::pin(async move {
-            // A broken step (an unreadable profile, a failing STS call) is skipped like an
-            // empty one: the next source may still have credentials.
-            tokio::time::timeout(PROBE_TIMEOUT, self.provide_credential(ctx))
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .flatten()
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
 
     #[test]
-    fn region_of_a_profile() {
-        let config =
-            "[default]\nregion = us-west-2\n\n[profile corp]\noutput = json\nregion=eu-west-1\n";
-        assert_eq!(ini_region(config, "default").as_deref(), Some("us-west-2"));
-        assert_eq!(ini_region(config, "corp").as_deref(), Some("eu-west-1"));
-        assert_eq!(ini_region(config, "other"), None);
+    fn profile_precedence() {
+        let choose = |pairs: &[(&str, &str)], own, default| {
+            let choice = profile_choice(&env(pairs), own, default);
+            (choice.name, choice.named_by.is_some())
+        };
+        let both = [("AWS_PROFILE", "p"), ("AWS_DEFAULT_PROFILE", "d")];
+        assert_eq!(
+            choose(&both, Some("own"), Some("cfg")),
+            ("own".into(), true)
+        );
+        assert_eq!(choose(&both, None, Some("cfg")), ("p".into(), true));
+        assert_eq!(choose(&both[1..], None, Some("cfg")), ("d".into(), true));
+        assert_eq!(choose(&[], None, Some("cfg")), ("cfg".into(), true));
+        assert_eq!(choose(&[], None, None), ("default".into(), false));
     }
 }

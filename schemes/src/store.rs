@@ -28,13 +28,22 @@ pub(crate) const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_
 pub(crate) struct Transports {
     /// For object reads: the user's timeouts.
     pub(crate) main: HttpTransporter,
-    /// For probes that may have nobody listening (metadata services): short timeouts, no
-    /// redirects.
-    #[cfg(feature = "s3")]
-    pub(crate) probe: HttpTransporter,
-    /// The same client, for ptex's own probes (region detection).
-    #[cfg(feature = "s3")]
+    /// For probes that may have nobody listening (the metadata service, region
+    /// detection): short timeouts, no redirects.
+    #[cfg(any(feature = "s3", feature = "gcs"))]
     pub(crate) probe_client: reqwest::Client,
+    /// How long one credential step the user configured (STS, SSO, a process) may take:
+    /// connect + read timeouts.
+    #[cfg(any(feature = "s3", feature = "gcs"))]
+    pub(crate) step_limit: std::time::Duration,
+    /// The AWS chain's answer per profile name: resolved once per run, shared by every
+    /// bucket (so an absent metadata service is probed once, not once per bucket).
+    #[cfg(feature = "s3")]
+    pub(crate) aws: HashMap<String, Result<crate::aws::Resolved, crate::aws::Failed>>,
+    /// Google access tokens (or the reason there is none) by where they came from: one
+    /// token exchange per run, shared by every bucket and every part.
+    #[cfg(feature = "gcs")]
+    pub(crate) google: HashMap<String, Result<Option<String>, String>>,
 }
 
 #[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
@@ -45,11 +54,17 @@ impl Transports {
                 reason: e.to_string(),
             })
         };
-        let main = build(crate::http::client_builder(settings).redirect(redirect_policy()))?;
+        let store_builder = || -> Result<reqwest::ClientBuilder, FetchError> {
+            let builder = crate::http::client_builder(settings);
+            #[cfg(feature = "s3")]
+            let builder = builder.tls_certs_merge(aws_ca_bundle()?);
+            Ok(builder)
+        };
+        let main = build(store_builder()?.redirect(redirect_policy()))?;
         // Each client loads the trusted roots: build the probe client once, share it.
-        #[cfg(feature = "s3")]
+        #[cfg(any(feature = "s3", feature = "gcs"))]
         let probe_client = build(
-            crate::http::client_builder(settings)
+            store_builder()?
                 .connect_timeout(PROBE_TIMEOUT / 2)
                 .timeout(PROBE_TIMEOUT)
                 .redirect(reqwest::redirect::Policy::none()),
@@ -57,10 +72,14 @@ impl Transports {
         let transport = |client| HttpTransporter::new(ReqwestTransport::new(client));
         Ok(Transports {
             main: transport(main),
-            #[cfg(feature = "s3")]
-            probe: transport(probe_client.clone()),
-            #[cfg(feature = "s3")]
+            #[cfg(any(feature = "s3", feature = "gcs"))]
             probe_client,
+            #[cfg(any(feature = "s3", feature = "gcs"))]
+            step_limit: settings.timeouts.connect + settings.timeouts.read,
+            #[cfg(feature = "s3")]
+            aws: HashMap::new(),
+            #[cfg(feature = "gcs")]
+            google: HashMap::new(),
         })
     }
 
@@ -68,6 +87,26 @@ impl Transports {
     pub(crate) fn attach(&self, operator: Operator) -> Operator {
         operator.with_context(OperationContext::new().with_http_transport(self.main.clone()))
     }
+}
+
+/// The certificates in `AWS_CA_BUNDLE`, trusted by the store clients besides the system's
+/// (and `SSL_CERT_FILE`'s), as the AWS CLI does.
+#[cfg(feature = "s3")]
+fn aws_ca_bundle() -> Result<Vec<reqwest::Certificate>, FetchError> {
+    use ptex_config::Env;
+    let Some(path) = ptex_config::ProcessEnv.non_empty("AWS_CA_BUNDLE") else {
+        return Ok(Vec::new());
+    };
+    let unusable = |reason: String| FetchError::Setup {
+        reason: format!("AWS_CA_BUNDLE {path}: {reason}"),
+    };
+    let pem = std::fs::read(&path).map_err(|e| unusable(e.to_string()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .map_err(|_| unusable("not a PEM certificate bundle".to_string()))?;
+    if certs.is_empty() {
+        return Err(unusable("no certificate in it".to_string()));
+    }
+    Ok(certs)
 }
 
 /// Operators set up once per run (one per bucket, or per FTP server and user), each with
@@ -241,7 +280,13 @@ fn validator(meta: &opendal::Metadata) -> Option<String> {
 /// Sorts an opendal error into our vocabulary. `hint` tells the user which credentials were
 /// used, for access-denied errors.
 pub(crate) fn classify(err: &opendal::Error, hint: &str) -> FetchError {
+    if let Some(tls) = tls_failure(err) {
+        return tls;
+    }
     let reason = describe(err);
+    if let Some(plain) = in_plain_words(err, &reason, hint) {
+        return plain;
+    }
     match err.kind() {
         ErrorKind::NotFound => FetchError::NotFound {
             detail: "no such object".to_string(),
@@ -258,6 +303,73 @@ pub(crate) fn classify(err: &opendal::Error, hint: &str) -> FetchError {
         _ if err.is_temporary() => FetchError::Transient { reason },
         _ => FetchError::Storage { reason },
     }
+}
+
+/// A certificate or handshake failure under opendal's error, classified as the https scheme
+/// does: not retried, with the `SSL_CERT_FILE` hint.
+fn tls_failure(err: &opendal::Error) -> Option<FetchError> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(c) = cause {
+        if let Some(reqwest) = c.downcast_ref::<reqwest::Error>() {
+            let classified = crate::http::classify(reqwest);
+            return matches!(classified, FetchError::Tls { .. }).then_some(classified);
+        }
+        cause = c.source();
+    }
+    None
+}
+
+/// The answers S3 and GCS give as bare status codes, said plainly: a bucket in another
+/// region (301, with the region S3 names in `x-amz-bucket-region`), an expired session
+/// token (400 `ExpiredToken`), a missing or refused credential (401).
+fn in_plain_words(err: &opendal::Error, reason: &str, hint: &str) -> Option<FetchError> {
+    let full = err.to_string();
+    let header = |name: &str| {
+        let (_, rest) = full.split_once(&format!("\"{name}\": \""))?;
+        rest.split_once('"').map(|(value, _)| value.to_string())
+    };
+    if reason.starts_with("HTTP 301") || reason.starts_with("PermanentRedirect") {
+        let reason = match header("x-amz-bucket-region") {
+            Some(region) => format!(
+                "the bucket is in region {region} (x-amz-bucket-region), not the one ptex \
+                 used: set AWS_REGION={region}, or the bucket's `region` in the ptex config"
+            ),
+            None => "the bucket answers from another endpoint or region (HTTP 301): set its \
+                     region (AWS_REGION, or the bucket's `region` in the ptex config)"
+                .to_string(),
+        };
+        return Some(FetchError::Config { reason });
+    }
+    let expired = [
+        "ExpiredToken",
+        "TokenRefreshRequired",
+        "ExpiredTokenException",
+    ]
+    .iter()
+    .any(|code| reason.starts_with(code));
+    if expired {
+        return Some(FetchError::AccessDenied {
+            detail: reason.to_string(),
+            hint: format!("the session token has expired; get fresh credentials ({hint})"),
+        });
+    }
+    // S3 answers a HEAD with an expired session token with a bare 400 (no body, no code).
+    if reason == "HTTP 400" && hint.starts_with("signed with") {
+        return Some(FetchError::AccessDenied {
+            detail: reason.to_string(),
+            hint: format!(
+                "S3 answers this when the session token has expired; get fresh credentials \
+                 ({hint})"
+            ),
+        });
+    }
+    if reason.starts_with("HTTP 401") {
+        return Some(FetchError::AccessDenied {
+            detail: reason.to_string(),
+            hint: hint.to_string(),
+        });
+    }
+    None
 }
 
 /// opendal's message and its innermost cause, without the request context it carries.

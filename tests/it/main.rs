@@ -1,6 +1,7 @@
 //! Integration tests for the `ptex` binary: each runs the built binary as scie-jump or a
 //! user would, against real servers on loopback.
 
+mod aws_credentials;
 mod binding;
 mod content;
 mod direct;
@@ -9,6 +10,7 @@ mod faults;
 mod file;
 mod ftp;
 mod gcs;
+mod google_credentials;
 mod leaks;
 mod manifest;
 mod mirrors;

@@ -34,12 +34,19 @@ impl S3Server {
     /// Starts `s3s-fs` on a free loopback port with an empty root; panics (naming the install
     /// step) if `s3s-fs` is not on PATH, or with its output if it does not come up.
     pub fn start() -> S3Server {
+        S3Server::start_with(ACCESS_KEY, SECRET_KEY)
+    }
+
+    /// [`S3Server::start`], accepting only `access_key`/`secret_key`: a test of a credential
+    /// source whose key must look like AWS's (STS checks its answer's key) proves with it
+    /// which credentials signed.
+    pub fn start_with(access_key: &str, secret_key: &str) -> S3Server {
         let root = tempfile::tempdir().expect("s3 root dir");
         let port = daemon::free_port();
         let mut command = Command::new("s3s-fs");
         command
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
+            .args(["--access-key", access_key, "--secret-key", secret_key])
             .arg(root.path());
         let daemon = Daemon::spawn(
             "s3s-fs",
