@@ -3,6 +3,7 @@
 //! credentials. Everything is read and validated here, before any network I/O;
 //! nothing in this crate touches the network.
 
+mod caches;
 mod credentials;
 mod env;
 mod error;
@@ -11,6 +12,7 @@ pub mod netrc;
 mod routing;
 mod settings;
 
+pub use caches::{CacheEntry, CacheSpec, Caches};
 pub use credentials::{AuthSpec, Authorization, BasicSpec, Credentials, HostCredentials, env_key};
 pub use env::{Env, ProcessEnv};
 pub use error::ConfigError;
