@@ -9,6 +9,7 @@ use anyhow::{Context, anyhow, bail};
 use ptex_config::{Candidate, Env, ProcessEnv, Settings};
 use ptex_schemes::{Dispatcher, Header, RequestOptions, Scheme, Source};
 
+use crate::cache::{self, Caches, Looked};
 use crate::cli::Cli;
 use crate::fetch::{self, Job, Limits};
 use crate::manifest;
@@ -60,8 +61,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
     let candidates = settings.file.routing.candidates(&request.urls);
     if cli.dry_run {
-        let lines: Vec<String> = candidates
+        let caches = cache::dry_run(&settings, &request.name, &request.expected);
+        let lines: Vec<String> = caches
             .iter()
+            .chain(&candidates)
             .map(|c| describe_candidate(c, &settings))
             .collect();
         report::dry_run(&request.name, &lines);
@@ -93,21 +96,40 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         timeouts: settings.timeouts,
         parallel: settings.parallel,
     };
+    let caches = Caches::new(&settings, &job.name, &job.expected, &report);
     let mut dispatcher = Dispatcher::new(settings);
     space::check(&job, &spool_dir)?;
-    let fetched = runtime.block_on(fetch::fetch(
-        &job,
-        &mut dispatcher,
-        &limits,
-        &spool_dir,
-        &report,
-    ));
+    // The caches first; on a miss, the job's own sources (this host may hold the lease).
+    let (fetched, misses) = runtime.block_on(async {
+        match caches
+            .look(&job, &mut dispatcher, &limits, &spool_dir, &report)
+            .await
+        {
+            Looked::Hit(spool, verified) => (Ok((spool, verified)), None),
+            Looked::Miss(misses) => {
+                let fetched =
+                    fetch::fetch(&job, &mut dispatcher, &limits, &spool_dir, &report).await;
+                (fetched, Some(misses))
+            }
+        }
+    });
     report.progress().clear();
-    let (mut spool, _verified) = fetched?;
-    match out_file {
-        Some(path) => spool
-            .persist(&path)
-            .with_context(|| format!("cannot save {} as {}", job.name, path.display())),
+    let (mut spool, _verified) = match fetched {
+        Ok(fetched) => fetched,
+        Err(err) => {
+            if let Some(misses) = misses {
+                runtime.block_on(cache::release(misses, &mut dispatcher));
+            }
+            return Err(err);
+        }
+    };
+    let mut filled_from = match out_file {
+        Some(path) => {
+            spool
+                .persist(&path)
+                .with_context(|| format!("cannot save {} as {}", job.name, path.display()))?;
+            std::fs::File::open(&path).ok()
+        }
         None => {
             let path = spool.path().display().to_string();
             // Best effort: other runs waiting for this file may take it now.
@@ -115,9 +137,22 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let reader = spool
                 .reader()
                 .with_context(|| format!("cannot read back spool file {path}"))?;
-            output::emit(reader).map(drop)
+            output::emit(reader)?;
+            // The scie goes on with its bytes while the caches are filled.
+            output::close();
+            spool.reader().ok().and_then(|file| file.try_clone().ok())
+        }
+    };
+    // Only now, with the verified bytes handed on: filling the caches that missed.
+    if let Some(misses) = misses {
+        match filled_from.as_mut() {
+            Some(bytes) => {
+                runtime.block_on(caches.fill(misses, &job.name, bytes, &mut dispatcher, &report))
+            }
+            None => runtime.block_on(cache::release(misses, &mut dispatcher)),
         }
     }
+    Ok(())
 }
 
 /// Binding mode: the file's URLs and expectations come from the lift manifest.

@@ -240,10 +240,11 @@ impl ConfigFile {
                     };
                     for (index, entry) in entries.into_iter().enumerate() {
                         let at = |e: String| invalid(format!("caches[{index}]: {e}"));
-                        let entry: CacheEntry =
-                            serde_json::from_value(entry).map_err(|e| at(format!(
+                        let entry: CacheEntry = serde_json::from_value(entry).map_err(|e| {
+                            at(format!(
                                 "expected a URL template or {{\"url\": …, \"fill\": true}} ({e})"
-                            )))?;
+                            ))
+                        })?;
                         config.caches.push(entry.check().map_err(at)?);
                     }
                 }

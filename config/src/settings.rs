@@ -410,10 +410,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("PTEX_CACHES"), "{err}");
-        std::fs::write(&path, r#"{"caches": [{"url": "https://c/{sha256}", "fill": true}]}"#)
-            .unwrap();
+        std::fs::write(
+            &path,
+            r#"{"caches": [{"url": "https://c/{sha256}", "fill": true}]}"#,
+        )
+        .unwrap();
         let err = load(&[]).unwrap_err().to_string();
-        assert!(err.contains("caches[0]") && err.contains("cannot be filled"), "{err}");
+        assert!(
+            err.contains("caches[0]") && err.contains("cannot be filled"),
+            "{err}"
+        );
         std::fs::remove_file(&path).unwrap();
     }
 
