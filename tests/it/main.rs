@@ -2,6 +2,7 @@
 //! user would, against real servers on loopback.
 
 mod binding;
+mod caches;
 mod direct;
 mod disk;
 mod faults;

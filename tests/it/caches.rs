@@ -1,0 +1,269 @@
+//! Content-addressed caches (`caches`, `PTEX_CACHES`) on s3s-fs, the GCS emulator, a
+//! directory and an HTTP server: a hit spares the origin, a miss is filled after the bytes
+//! are out, a cache with wrong bytes is passed over with a warning, a cache that is down
+//! costs little. The fleet (many hosts, one cache, a lease) is in `fleet.rs`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::gcs::GcsServer;
+use crate::support::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
+use crate::support::scie::{Sandbox, payload, sha256_hex};
+use crate::support::server::{Reply, TestServer};
+
+/// An origin serving `body` at `/f.bin`.
+fn origin(body: &[u8]) -> TestServer {
+    let body = body.to_vec();
+    TestServer::start(move |request| match request.path.as_str() {
+        "/f.bin" => Reply::ok(body.clone()),
+        _ => Reply::status(404),
+    })
+}
+
+/// Writes `config` as the sandbox's config file.
+fn configure(sandbox: &mut Sandbox, config: Value) {
+    let path: PathBuf = sandbox.home().join("ptex.json");
+    std::fs::write(&path, config.to_string()).unwrap();
+    sandbox.env("PTEX_CONFIG", path);
+}
+
+/// A sandbox that signs its S3 requests for `server`.
+pub fn s3_sandbox(server: &S3Server) -> Sandbox {
+    let mut sandbox = Sandbox::new();
+    sandbox
+        .env("AWS_ENDPOINT_URL", server.endpoint())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+    sandbox
+}
+
+#[test]
+fn s3_cache_miss_is_filled_after_the_bytes_are_out_then_hit() {
+    let server = S3Server::start();
+    server.create_bucket("cas");
+    let body = payload(300_000);
+    let sha = sha256_hex(&body);
+    let origin = origin(&body);
+    let mut sandbox = s3_sandbox(&server);
+    configure(
+        &mut sandbox,
+        json!({"caches": [{"url": "s3://cas/sha256/{sha256}", "fill": true}]}),
+    );
+    let lift = sandbox.manifest(
+        "f.bin",
+        json!(origin.url("/f.bin")),
+        Some(body.len() as u64),
+        Some(&sha),
+    );
+    let out = sandbox.bind(&lift, "f.bin");
+    out.assert_delivered(&body);
+    // A miss is quiet.
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+    assert_eq!(origin.request_count(), 1);
+    let object = server.object_path("cas", &format!("sha256/{sha}"));
+    assert_eq!(
+        std::fs::read(&object).unwrap(),
+        body,
+        "the cache was filled"
+    );
+    assert!(
+        !server
+            .object_path("cas", &format!("sha256/{sha}.lease"))
+            .exists(),
+        "the lease was given back"
+    );
+
+    let out = sandbox.run(&["-v", lift.to_str().unwrap(), "f.bin"]);
+    out.assert_delivered(&body);
+    assert!(out.stderr.contains("cache hit"), "{}", out.stderr);
+    assert_eq!(
+        origin.request_count(),
+        1,
+        "the second run never asked the origin"
+    );
+
+    // Without a `fill`, a miss is not filled.
+    std::fs::remove_file(&object).unwrap();
+    configure(
+        &mut sandbox,
+        json!({"caches": ["s3://cas/sha256/{sha256}"]}),
+    );
+    sandbox.bind(&lift, "f.bin").assert_delivered(&body);
+    assert!(!object.exists());
+    assert_eq!(origin.request_count(), 2);
+}
+
+#[test]
+fn wrong_bytes_in_a_cache_are_passed_over_reported_and_left_alone() {
+    let server = S3Server::start();
+    let body = payload(100_000);
+    let sha = sha256_hex(&body);
+    let mut poisoned = body.clone();
+    poisoned[5_000] ^= 1;
+    server.put_object("cas", &sha, &poisoned);
+    let origin = origin(&body);
+    let mut sandbox = s3_sandbox(&server);
+    configure(
+        &mut sandbox,
+        json!({"caches": [{"url": "s3://cas/{sha256}", "fill": true}]}),
+    );
+    let lift = sandbox.manifest(
+        "f.bin",
+        json!(origin.url("/f.bin")),
+        Some(body.len() as u64),
+        Some(&sha),
+    );
+    let out = sandbox.bind(&lift, "f.bin");
+    out.assert_delivered(&body);
+    let warning = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("warning"))
+        .unwrap_or_else(|| panic!("no warning: {}", out.stderr));
+    assert!(
+        warning.contains(&format!("s3://cas/{sha}")) && warning.contains("sha256 mismatch"),
+        "{warning}"
+    );
+    assert_eq!(origin.request_count(), 1);
+    // Not a miss: nothing is written over it (a reader always verifies).
+    assert_eq!(
+        std::fs::read(server.object_path("cas", &sha)).unwrap(),
+        poisoned
+    );
+}
+
+#[test]
+fn gcs_cache_miss_filled_then_hit() {
+    let server = GcsServer::start();
+    server.put_object("cas", "placeholder", b"x");
+    let body = payload(150_000);
+    let sha = sha256_hex(&body);
+    let origin = origin(&body);
+    let mut sandbox = Sandbox::new();
+    sandbox.env("STORAGE_EMULATOR_HOST", server.endpoint());
+    configure(
+        &mut sandbox,
+        json!({"caches": [{"url": "gs://cas/sha256/{sha256}", "fill": true}]}),
+    );
+    let lift = sandbox.manifest(
+        "f.bin",
+        json!(origin.url("/f.bin")),
+        Some(body.len() as u64),
+        Some(&sha),
+    );
+    let out = sandbox.bind(&lift, "f.bin");
+    out.assert_delivered(&body);
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+    assert_eq!(origin.request_count(), 1);
+    sandbox
+        .run(&[&format!("gs://cas/sha256/{sha}")])
+        .assert_delivered(&body);
+    sandbox.bind(&lift, "f.bin").assert_delivered(&body);
+    assert_eq!(origin.request_count(), 1, "the second run read the cache");
+}
+
+#[test]
+fn directory_cache_miss_filled_then_hit_with_name_and_size() {
+    let body = payload(70_000);
+    let sha = sha256_hex(&body);
+    let origin = origin(&body);
+    let mut sandbox = Sandbox::new();
+    let dir = sandbox.home().join("shared/cas");
+    let template = format!("file://{}/{{size}}/{{sha256}}-{{name}}", dir.display());
+    configure(
+        &mut sandbox,
+        json!({"caches": [{"url": template, "fill": true}]}),
+    );
+    let lift = sandbox.manifest(
+        "f.bin",
+        json!(origin.url("/f.bin")),
+        Some(body.len() as u64),
+        Some(&sha),
+    );
+    sandbox.bind(&lift, "f.bin").assert_delivered(&body);
+    let object = dir.join(format!("{}/{sha}-f.bin", body.len()));
+    assert_eq!(std::fs::read(&object).unwrap(), body);
+    let leftovers: Vec<_> = std::fs::read_dir(object.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        1,
+        "no temporary file or lease left: {leftovers:?}"
+    );
+    sandbox.bind(&lift, "f.bin").assert_delivered(&body);
+    assert_eq!(origin.request_count(), 1);
+    // Dry run lists the cache first.
+    let out = sandbox.run(&["--dry-run", lift.to_str().unwrap(), "f.bin"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let first = out.stderr.lines().nth(1).unwrap_or_default();
+    assert!(
+        first.contains(&format!("{sha}-f.bin")) && first.contains("caches[0], filled on a miss"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn http_cache_from_the_environment_hit_miss_and_down() {
+    let body = payload(50_000);
+    let sha = sha256_hex(&body);
+    let origin = origin(&body);
+    let has = Arc::new(AtomicBool::new(true));
+    let cache = {
+        let (body, has, path) = (body.clone(), has.clone(), format!("/cas/{sha}"));
+        TestServer::start(move |request| match request.path == path {
+            true if has.load(Ordering::SeqCst) => Reply::ok(body.clone()),
+            _ => Reply::status(404),
+        })
+    };
+    let mut sandbox = Sandbox::new();
+    sandbox.env("PTEX_CACHES", format!("{} ", cache.url("/cas/{sha256}")));
+    let lift = sandbox.manifest(
+        "f.bin",
+        json!(origin.url("/f.bin")),
+        Some(body.len() as u64),
+        Some(&sha),
+    );
+    sandbox.bind(&lift, "f.bin").assert_delivered(&body);
+    assert_eq!(origin.request_count(), 0, "served by the cache");
+
+    has.store(false, Ordering::SeqCst);
+    let out = sandbox.bind(&lift, "f.bin");
+    out.assert_delivered(&body);
+    assert!(
+        !out.stderr.contains("warning"),
+        "a miss is quiet: {}",
+        out.stderr
+    );
+    assert_eq!(origin.request_count(), 1);
+
+    // A cache nobody listens on: one warning, at once, then the origin.
+    let closed = crate::support::daemon::free_port();
+    let mut down = Sandbox::new();
+    down.env(
+        "PTEX_CACHES",
+        format!("http://127.0.0.1:{closed}/cas/{{sha256}}"),
+    )
+    .env("PTEX_CONNECT_TIMEOUT", "1");
+    let started = Instant::now();
+    let out = down.bind(&lift, "f.bin");
+    out.assert_delivered(&body);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        out.stderr.contains(&format!("127.0.0.1:{closed}")) && out.stderr.contains("skipped"),
+        "{}",
+        out.stderr
+    );
+}
