@@ -163,7 +163,9 @@ impl Caches {
         }
     }
 
-    /// Takes the lease of cache `index`, or waits while another host holds a fresh one.
+    /// Takes the lease of cache `index`, or waits while another host holds a fresh one: until
+    /// the cache has the file, or the lease runs out (then one waiter takes it over), but
+    /// never longer than the wait in all.
     async fn coordinate(
         &self,
         index: usize,
@@ -178,8 +180,8 @@ impl Caches {
             return Coordinated::OnOurOwn;
         };
         let give_up = tokio::time::Instant::now() + self.wait;
-        // Twice at most: once more after clearing a lease that ran out.
-        for _ in 0..2 {
+        let mut told = false;
+        while tokio::time::Instant::now() < give_up {
             let until = unix_now() + self.wait.as_secs_f64();
             let body = format!("ptex lease until {until:.3}\n");
             match dispatcher.put_new(&lease, &mut body.as_bytes()).await {
@@ -196,29 +198,35 @@ impl Caches {
                     return Coordinated::OnOurOwn;
                 }
             }
-            let expires = read_lease(dispatcher, &lease).await;
             let now = unix_now();
-            if expires.is_some_and(|at| at <= now) {
-                // Its holder is gone or slow: clear it and try to take it.
-                let _ = dispatcher.delete(&lease).await;
-                continue;
-            }
             // A lease that cannot be read counts as fresh for our own wait.
-            let deadline = match expires {
+            let deadline = match read_lease(dispatcher, &lease).await {
+                Some(at) if at <= now => {
+                    // Its holder is gone or slow: clear it, then try to take it.
+                    if dispatcher.delete(&lease).await.is_err() {
+                        return Coordinated::OnOurOwn;
+                    }
+                    continue;
+                }
                 Some(at) => give_up.min(tokio::time::Instant::now() + secs(at - now)),
                 None => give_up,
             };
-            report.fallback(format_args!(
-                "{}: another host is fetching it into {} (lease {lease}); waiting up to {:.1} s",
-                job.name,
-                cache.source,
-                deadline
-                    .saturating_duration_since(tokio::time::Instant::now())
-                    .as_secs_f64()
-            ));
+            if !told {
+                told = true;
+                report.fallback(format_args!(
+                    "{}: another host is fetching it into {} (lease {lease}); waiting up to \
+                     {:.1} s (PTEX_CACHE_WAIT)",
+                    job.name,
+                    cache.source,
+                    self.wait.as_secs_f64()
+                ));
+            }
             let mut poll = FIRST_POLL;
-            while tokio::time::Instant::now() + poll <= deadline {
-                tokio::time::sleep(poll).await;
+            loop {
+                tokio::time::sleep(
+                    poll.min(deadline.saturating_duration_since(tokio::time::Instant::now())),
+                )
+                .await;
                 poll = (poll * 2).min(LAST_POLL);
                 if dispatcher
                     .stat(&cache.source, &no_headers(cache))
@@ -233,14 +241,15 @@ impl Caches {
                         None => Coordinated::OnOurOwn,
                     };
                 }
+                if tokio::time::Instant::now() >= deadline {
+                    break;
+                }
             }
-            report.fallback(format_args!(
-                "{}: {} was not filled in time; fetching it from its other sources \
-                 (PTEX_CACHE_WAIT)",
-                job.name, cache.source
-            ));
-            return Coordinated::OnOurOwn;
         }
+        report.fallback(format_args!(
+            "{}: {} was not filled in time; fetching it from its other sources",
+            job.name, cache.source
+        ));
         Coordinated::OnOurOwn
     }
 

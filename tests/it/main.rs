@@ -7,6 +7,7 @@ mod direct;
 mod disk;
 mod faults;
 mod file;
+mod fleet;
 mod ftp;
 mod gcs;
 mod manifest;
