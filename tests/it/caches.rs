@@ -267,3 +267,51 @@ fn http_cache_from_the_environment_hit_miss_and_down() {
         out.stderr
     );
 }
+
+#[test]
+fn publish_mirror_fills_a_cache_template_and_check_probe_reports_hits() {
+    let body = payload(40_000);
+    let sha = sha256_hex(&body);
+    let origin = origin(&body);
+    let mut sandbox = Sandbox::new();
+    let dir = sandbox.home().join("cas");
+    let template = format!("file://{}/{{sha256}}", dir.display());
+    configure(&mut sandbox, json!({"caches": [template]}));
+    let lift = sandbox.manifest(
+        "f.bin",
+        json!(origin.url("/f.bin")),
+        Some(body.len() as u64),
+        Some(&sha),
+    );
+    let lift = lift.to_str().unwrap();
+    let probe = sandbox.publish(&["check", "--probe", lift]);
+    assert_eq!(probe.code, Some(0), "{}", probe.stderr);
+    let table = String::from_utf8_lossy(&probe.stdout).into_owned();
+    assert!(table.contains("cache miss"), "{table}");
+
+    let out = sandbox.publish(&["mirror", lift, "--to", &template]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed, json!({"caches": [template]}));
+    assert_eq!(std::fs::read(dir.join(&sha)).unwrap(), body);
+    // A second run finds it there.
+    let again = sandbox.publish(&["mirror", lift, "--to", &template]);
+    assert!(again.stderr.contains("already at"), "{}", again.stderr);
+
+    let probe = sandbox.publish(&["check", "--probe", lift]);
+    assert_eq!(probe.code, Some(0), "{}", probe.stderr);
+    let table = String::from_utf8_lossy(&probe.stdout).into_owned();
+    assert!(
+        table.contains(&sha) && table.contains("cache hit: 40000 bytes"),
+        "{table}"
+    );
+    sandbox
+        .bind(std::path::Path::new(lift), "f.bin")
+        .assert_delivered(&body);
+    let gets = origin
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET")
+        .count();
+    assert_eq!(gets, 1, "only the mirror fetched from the origin");
+}
