@@ -315,3 +315,58 @@ fn publish_mirror_fills_a_cache_template_and_check_probe_reports_hits() {
         .count();
     assert_eq!(gets, 1, "only the mirror fetched from the origin");
 }
+
+#[test]
+fn stdout_ends_before_the_fill_which_is_bounded_and_only_warns() {
+    let body = payload(80_000);
+    let sha = sha256_hex(&body);
+    let origin = origin(&body);
+    // An S3 endpoint that has nothing (404) and never answers an upload.
+    let store = TestServer::start(|request| match request.method.as_str() {
+        "PUT" | "POST" => Reply::Drip {
+            declared_len: 10,
+            headers: Vec::new(),
+            body: Vec::new(),
+            drip: Vec::new(),
+            every: Duration::from_secs(1),
+        },
+        _ => Reply::status(404),
+    });
+    let mut sandbox = Sandbox::new();
+    sandbox
+        .env("AWS_ENDPOINT_URL", store.url(""))
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", "k")
+        .env("AWS_SECRET_ACCESS_KEY", "s")
+        .env("PTEX_CACHE_WAIT", "0")
+        .env("PTEX_FILL_TIMEOUT", "2");
+    configure(
+        &mut sandbox,
+        json!({"caches": [{"url": "s3://cas/{sha256}", "fill": true}]}),
+    );
+    let lift = sandbox.manifest(
+        "f.bin",
+        json!(origin.url("/f.bin")),
+        Some(body.len() as u64),
+        Some(&sha),
+    );
+    let started = Instant::now();
+    let mut child = sandbox
+        .command(&[lift.to_str().unwrap(), "f.bin"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    // stdout has ended (as scie-jump sees it) while ptex is still filling the cache.
+    assert!(child.try_wait().unwrap().is_none(), "ptex exited before stdout ended");
+    assert_eq!(sha256_hex(&out), sha);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("PTEX_FILL_TIMEOUT"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+}
