@@ -340,7 +340,7 @@ fn stdout_ends_before_the_fill_which_is_bounded_and_only_warns() {
         .env("AWS_ACCESS_KEY_ID", "k")
         .env("AWS_SECRET_ACCESS_KEY", "s")
         .env("PTEX_CACHE_WAIT", "0")
-        .env("PTEX_FILL_TIMEOUT", "2");
+        .env("PTEX_FILL_TIMEOUT", "3");
     configure(
         &mut sandbox,
         json!({"caches": [{"url": "s3://cas/{sha256}", "fill": true}]}),
@@ -361,12 +361,22 @@ fn stdout_ends_before_the_fill_which_is_bounded_and_only_warns() {
         .unwrap();
     let mut out = Vec::new();
     std::io::Read::read_to_end(&mut child.stdout.take().unwrap(), &mut out).unwrap();
-    // stdout has ended (as scie-jump sees it) while ptex is still filling the cache.
-    assert!(child.try_wait().unwrap().is_none(), "ptex exited before stdout ended");
+    // stdout has ended (as scie-jump sees it) while ptex is still filling the cache: it
+    // lives on for the fill's 3 s (the pause lets a process that just closed its files
+    // finish exiting).
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "stdout ended only when ptex exited"
+    );
     assert_eq!(sha256_hex(&out), sha);
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("PTEX_FILL_TIMEOUT"), "{stderr}");
-    assert!(started.elapsed() < Duration::from_secs(15), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
 }
