@@ -114,8 +114,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
     });
     report.progress().clear();
-    let (mut spool, _verified) = match fetched {
-        Ok(fetched) => fetched,
+    let handed_on = fetched.and_then(|(spool, _verified)| hand_on(spool, out_file, &job.name));
+    let bytes = match handed_on {
+        Ok(bytes) => bytes,
         Err(err) => {
             if let Some(misses) = misses {
                 runtime.block_on(cache::release(misses, &mut dispatcher));
@@ -123,12 +124,35 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             return Err(err);
         }
     };
-    let mut filled_from = match out_file {
+    // Only now, with the verified bytes handed on: filling the caches that missed.
+    if let Some(misses) = misses {
+        match bytes {
+            Some(mut bytes) => runtime.block_on(caches.fill(
+                misses,
+                &job.name,
+                &mut bytes,
+                &mut dispatcher,
+                &report,
+            )),
+            None => runtime.block_on(cache::release(misses, &mut dispatcher)),
+        }
+    }
+    Ok(())
+}
+
+/// Hands the verified bytes on: to the `-O` file, or to stdout (then closed, so the scie
+/// goes on while ptex fills caches). Returns the bytes again, for filling caches.
+fn hand_on(
+    mut spool: crate::spool::Spool,
+    out_file: Option<PathBuf>,
+    name: &str,
+) -> anyhow::Result<Option<std::fs::File>> {
+    match out_file {
         Some(path) => {
             spool
                 .persist(&path)
-                .with_context(|| format!("cannot save {} as {}", job.name, path.display()))?;
-            std::fs::File::open(&path).ok()
+                .with_context(|| format!("cannot save {name} as {}", path.display()))?;
+            Ok(std::fs::File::open(&path).ok())
         }
         None => {
             let path = spool.path().display().to_string();
@@ -138,21 +162,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 .reader()
                 .with_context(|| format!("cannot read back spool file {path}"))?;
             output::emit(reader)?;
-            // The scie goes on with its bytes while the caches are filled.
             output::close();
-            spool.reader().ok().and_then(|file| file.try_clone().ok())
-        }
-    };
-    // Only now, with the verified bytes handed on: filling the caches that missed.
-    if let Some(misses) = misses {
-        match filled_from.as_mut() {
-            Some(bytes) => {
-                runtime.block_on(caches.fill(misses, &job.name, bytes, &mut dispatcher, &report))
-            }
-            None => runtime.block_on(cache::release(misses, &mut dispatcher)),
+            Ok(spool.reader().ok().and_then(|file| file.try_clone().ok()))
         }
     }
-    Ok(())
 }
 
 /// Binding mode: the file's URLs and expectations come from the lift manifest.
