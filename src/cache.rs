@@ -183,13 +183,21 @@ impl Caches {
         let mut told = false;
         while tokio::time::Instant::now() < give_up {
             let until = unix_now() + self.wait.as_secs_f64();
-            let body = format!("ptex lease until {until:.3}\n");
+            let token = format!("{until:.3} {}", holder_id());
+            let body = format!("ptex lease until {token}\n");
             match dispatcher.put_new(&lease, &mut body.as_bytes()).await {
-                Ok(Written::Written) => {
+                // Read back: a store whose conditional write is a check, then a write (not
+                // one atomic step) can let two writers through; the last one holds it. (If
+                // it cannot be read back, ours is the one written.)
+                Ok(Written::Written)
+                    if read_lease(dispatcher, &lease)
+                        .await
+                        .is_none_or(|(_, found)| found == token) =>
+                {
                     report.info(format_args!("{}: took the lease {lease}", job.name));
                     return Coordinated::Holder(lease);
                 }
-                Ok(Written::AlreadyThere) => {}
+                Ok(_) => {}
                 Err(e) => {
                     report.warn(format_args!(
                         "{}: cannot take the lease {lease} ({}): {e}; fetching without it",
@@ -200,7 +208,7 @@ impl Caches {
             }
             let now = unix_now();
             // A lease that cannot be read counts as fresh for our own wait.
-            let deadline = match read_lease(dispatcher, &lease).await {
+            let deadline = match read_lease(dispatcher, &lease).await.map(|l| l.0) {
                 Some(at) if at <= now => {
                     // Its holder is gone or slow: clear it, then try to take it.
                     if dispatcher.delete(&lease).await.is_err() {
@@ -356,8 +364,9 @@ fn lease_of(object: &Source) -> Option<Source> {
     Source::parse(url.as_str()).ok()
 }
 
-/// When the lease at `lease` runs out (seconds since the epoch), if it can be read.
-async fn read_lease(dispatcher: &mut Dispatcher, lease: &Source) -> Option<f64> {
+/// When the lease at `lease` runs out (seconds since the epoch), and the whole token of its
+/// holder (that time and the holder's id), if it can be read.
+async fn read_lease(dispatcher: &mut Dispatcher, lease: &Source) -> Option<(f64, String)> {
     let options = RequestOptions::new(Vec::new(), lease);
     let mut download = dispatcher
         .open(lease, &options, None, &mut |_| {})
@@ -371,11 +380,18 @@ async fn read_lease(dispatcher: &mut Dispatcher, lease: &Source) -> Option<f64> 
         }
     }
     let text = String::from_utf8(body).ok()?;
-    text.trim()
-        .strip_prefix("ptex lease until ")?
-        .parse::<f64>()
-        .ok()
-        .filter(|at| at.is_finite())
+    let token = text.trim().strip_prefix("ptex lease until ")?;
+    let at = token.split(' ').next()?.parse::<f64>().ok()?;
+    at.is_finite().then(|| (at, token.to_string()))
+}
+
+/// This run among all hosts: its process id and a random number.
+fn holder_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    format!("{}-{random:016x}", std::process::id())
 }
 
 /// No `-H` header goes to a cache: those belong to the URL the user gave them for.
