@@ -246,7 +246,6 @@ pub(crate) fn classify(err: &opendal::Error, hint: &str) -> FetchError {
             hint: hint.to_string(),
         },
         ErrorKind::ConfigInvalid => FetchError::Config { reason },
-        ErrorKind::ConditionNotMatch => FetchError::AlreadyThere,
         ErrorKind::RateLimited => FetchError::Transient { reason },
         _ if err.is_temporary() => FetchError::Transient { reason },
         _ => FetchError::Storage { reason },

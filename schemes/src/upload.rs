@@ -122,6 +122,10 @@ async fn within<T>(
     step: impl Future<Output = opendal::Result<T>>,
 ) -> Result<T, FetchError> {
     match tokio::time::timeout(limit, step).await {
+        // Only a conditional write has a condition that can fail here: `if_not_exists`.
+        Ok(Err(e)) if e.kind() == opendal::ErrorKind::ConditionNotMatch => {
+            Err(FetchError::AlreadyThere)
+        }
         Ok(result) => result.map_err(|e| store::classify(&e, hint)),
         Err(_) => Err(FetchError::Timeout {
             reason: format!("no answer within {:.1} s", limit.as_secs_f64()),
