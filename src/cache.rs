@@ -278,11 +278,21 @@ impl Caches {
                 if !cache.fill {
                     continue;
                 }
-                let written = match rewind(bytes) {
-                    Ok(()) => dispatcher.put_new(&cache.source, bytes).await,
-                    Err(e) => Err(FetchError::Storage {
-                        reason: format!("cannot read the verified bytes back: {e}"),
-                    }),
+                // Another host may have filled it meanwhile: asking is cheaper than an
+                // upload the store then refuses.
+                let written = if dispatcher
+                    .stat(&cache.source, &no_headers(cache))
+                    .await
+                    .is_ok()
+                {
+                    Ok(Written::AlreadyThere)
+                } else {
+                    match rewind(bytes) {
+                        Ok(()) => dispatcher.put_new(&cache.source, bytes).await,
+                        Err(e) => Err(FetchError::Storage {
+                            reason: format!("cannot read the verified bytes back: {e}"),
+                        }),
+                    }
                 };
                 match written {
                     Ok(Written::Written) => {
