@@ -15,7 +15,7 @@ use ptex_schemes::{Dispatcher, FetchError, RequestOptions, Source, Written};
 
 use crate::fetch::{self, Job, Limits};
 use crate::report::Reporter;
-use crate::spool::Spool;
+use crate::spool::{Spool, safe_file_name};
 use crate::verify::{Expected, Verified};
 
 /// The first poll of a cache while another host fills it; later polls are further apart.
@@ -353,6 +353,11 @@ fn candidates<'a>(
     let list = key.map(|_| settings.caches.list.as_slice()).unwrap_or(&[]);
     list.iter().enumerate().filter_map(move |(index, spec)| {
         let (sha256, size) = key?;
+        // `{name}` must stay one path segment: a name with a separator or `..` (which a
+        // `file://` path would turn back into directories) skips the template.
+        if spec.template.contains("{name}") && safe_file_name(name).is_err() {
+            return None;
+        }
         Some((index, spec.url(&sha256.to_string(), size, name), spec.fill))
     })
 }
