@@ -433,6 +433,50 @@ fn rewind(file: &mut File) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verify::Sha256Hex;
+
+    #[test]
+    fn caches_need_size_and_hash_and_a_plain_name_for_name_templates() {
+        let env: std::collections::HashMap<String, String> = [
+            ("HOME", "/nonexistent"),
+            ("PTEX_CACHE_DIR", "/tmp/c"),
+            (
+                "PTEX_CACHES",
+                "file:///c/{sha256}/{name} https://d/cas/{sha256}",
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let settings = Settings::load(&env, None).unwrap();
+        let sha = Sha256Hex::digest(b"x");
+        let complete = Expected {
+            size: Some(1),
+            sha256: Some(sha.clone()),
+        };
+        let urls = |name: &str, expected: &Expected| -> Vec<String> {
+            dry_run(&settings, name, expected)
+                .into_iter()
+                .map(|c| c.url)
+                .collect()
+        };
+        assert_eq!(
+            urls("f.bin", &complete),
+            [
+                format!("file:///c/{sha}/f.bin"),
+                format!("https://d/cas/{sha}")
+            ]
+        );
+        assert_eq!(
+            urls("../f.bin", &complete),
+            [format!("https://d/cas/{sha}")]
+        );
+        let no_size = Expected {
+            size: None,
+            sha256: Some(sha),
+        };
+        assert!(urls("f.bin", &no_size).is_empty());
+    }
 
     #[test]
     fn the_lease_sits_next_to_the_object() {
