@@ -380,3 +380,32 @@ fn stdout_ends_before_the_fill_which_is_bounded_and_only_warns() {
         started.elapsed()
     );
 }
+
+#[test]
+fn allow_and_block_apply_to_caches() {
+    let body = payload(30_000);
+    let sha = sha256_hex(&body);
+    let origin = origin(&body);
+    let mut sandbox = Sandbox::new();
+    let dir = sandbox.home().join("cas");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(&sha), &body).unwrap();
+    let template = format!("file://{}/{{sha256}}", dir.display());
+    let lift = sandbox.manifest(
+        "f.bin",
+        json!(origin.url("/f.bin")),
+        Some(body.len() as u64),
+        Some(&sha),
+    );
+    configure(&mut sandbox, json!({"caches": [template]}));
+    sandbox.bind(&lift, "f.bin").assert_delivered(&body);
+    assert_eq!(origin.request_count(), 0, "served by the cache");
+    configure(
+        &mut sandbox,
+        json!({"caches": [template], "block": ["file://*"]}),
+    );
+    sandbox.bind(&lift, "f.bin").assert_delivered(&body);
+    assert_eq!(origin.request_count(), 1, "a blocked cache is not read");
+    let out = sandbox.run(&["--dry-run", lift.to_str().unwrap(), "f.bin"]);
+    assert!(out.stderr.contains("caches[0]; blocked"), "{}", out.stderr);
+}
