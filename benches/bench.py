@@ -11,7 +11,8 @@ Environment:
   BENCH_RUNS     runs per command (default 5)
   BENCH_SCIE_MB  size of the large scie in the scie-tail case (default 300)
   BENCH_CASES    comma list of cases to run (default all): verified, startup, rate-limited,
-                 ranged-s3, rss, scie-tail (see CASES)
+                 ranged-s3, rss, scie-tail, fleet (see CASES)
+  BENCH_FLEET    hosts in the fleet case (default 32)
   BENCH_PTEX     the ptex binary to measure (default target/release/ptex, which benches/run
                  builds)
 ptex runs with its defaults: PTEX_*, AWS_*, proxy and config-location variables of the
@@ -39,6 +40,7 @@ MB = int(os.environ.get("BENCH_MB", "1024"))
 SLOW_MB = int(os.environ.get("BENCH_SLOW_MB", "256"))
 RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 SCIE_MB = int(os.environ.get("BENCH_SCIE_MB", "300"))
+FLEET = int(os.environ.get("BENCH_FLEET", "32"))
 ORIGINAL_PTEX_BYTES = 6_377_624
 # The memory target of issue 6: a 1 GiB file, any scheme, in at most this much peak RSS.
 RSS_TARGET_KIB = 16 * 1024
@@ -180,6 +182,7 @@ error_log {root}/nginx-error.log;
 events {{ worker_connections 256; }}
 http {{
     access_log off;
+    log_format sent '$body_bytes_sent';
     sendfile on;
     tcp_nopush on;
     client_body_temp_path {root}/tmp;
@@ -191,6 +194,7 @@ http {{
         listen 127.0.0.1:{port};
         root {self.www};
         location /limited/ {{ alias {self.www}/; limit_rate 20m; }}
+        location /origin/ {{ alias {self.www}/; access_log {root}/origin.log sent; }}
     }}
 }}
 """)
@@ -515,6 +519,68 @@ def run_scie_tail(bench):
         bench.env,
         "ptex lift.json (no scie read)",
     )
+def origin_bytes(bench):
+    """Body bytes nginx has sent from /origin/ so far (its access log, one number a line)."""
+    try:
+        with open(os.path.join(bench.work, "origin.log")) as f:
+            return sum(int(line) for line in f if line.strip().isdigit())
+    except FileNotFoundError:
+        return 0
+
+
+def run_fleet(bench):
+    """FLEET hosts (own HOME and PTEX_CACHE_DIR) started together fetch one file from nginx's
+    /origin/, with no cache, through a filling cache on s3s-fs with the lease, and without it."""
+    part = min(MB, 64)
+    size = part << 20
+    name, sha = bench.file(size)
+    url = f"http://127.0.0.1:{bench.nginx()}/origin/{name}"
+    port = bench.s3()
+    cas = os.path.join(bench.s3_root, "cas")
+    config = os.path.join(bench.work, "fleet-config.json")
+    with open(config, "w") as f:
+        json.dump({"caches": [{"url": "s3://cas/sha256/{sha256}", "fill": True}]}, f)
+    s3_env = dict(
+        AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}", AWS_REGION="us-east-1",
+        AWS_ACCESS_KEY_ID=S3_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=S3_SECRET_KEY,
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    rows = [
+        ("no cache", {}),
+        ("filling cache on s3s-fs, with the lease", dict(s3_env, PTEX_CONFIG=config)),
+        ("filling cache on s3s-fs, no lease (PTEX_CACHE_WAIT=0)",
+         dict(s3_env, PTEX_CONFIG=config, PTEX_CACHE_WAIT="0")),
+    ]
+    print(f"\n### A fleet of {FLEET} hosts fetching {mib(size)} at once from nginx (1 run each)\n")
+    print("| setup | fleet wall time | origin bytes | whole files from the origin |")
+    print("|---|---|---|---|")
+    for title, extra in rows:
+        shutil.rmtree(cas, ignore_errors=True)
+        os.makedirs(cas)
+        before = origin_bytes(bench)
+        procs = []
+        start = time.perf_counter()
+        for host in range(FLEET):
+            home = os.path.join(bench.work, f"fleet-{host}")
+            shutil.rmtree(home, ignore_errors=True)
+            os.makedirs(home)
+            env = dict(bench.env, HOME=home, PTEX_CACHE_DIR=os.path.join(home, "cache"), **extra)
+            procs.append(subprocess.Popen(
+                ["sh", "-c", fetch(url, sha, size)], env=env, stderr=subprocess.PIPE, text=True,
+                start_new_session=True,
+            ))
+        failed = []
+        for proc in procs:
+            _, stderr = proc.communicate()
+            if proc.returncode != 0:
+                failed.append(stderr.strip().splitlines()[-1:] or ["no output"])
+        wall = time.perf_counter() - start
+        if failed:
+            raise BenchError(f"fleet ({title}): {len(failed)} hosts failed: {failed[0][0]}")
+        # nginx writes its log line when the response is done: give it a moment.
+        time.sleep(0.2)
+        sent = origin_bytes(bench) - before
+        print(f"| {title} | {wall:.2f} s | {mib(sent)} | {sent / size:.2f} |", flush=True)
 
 
 # BENCH_CASES names: what each measures, and its runner (which starts the servers it needs).
@@ -525,6 +591,7 @@ CASES = {
     "ranged-s3": ("256 MiB (at most BENCH_MB) from s3s-fs; ptex on one connection vs in parts", run_ranged_s3),
     "rss": ("ptex's peak RSS over http, file, s3, gs, ftp (BENCH_SLOW_MB for gs, ftp)", run_rss),
     "scie-tail": ("an override file checked against a BENCH_SCIE_MB MiB scie's tail; vs reading it whole", run_scie_tail),
+    "fleet": ("BENCH_FLEET hosts, 64 MiB (at most BENCH_MB) at once: origin bytes with and without a cache", run_fleet),
 }
 
 

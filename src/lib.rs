@@ -3,6 +3,7 @@
 //! entries of a lift manifest). The shipped `ptex` stays lean: what only the publisher needs
 //! lives in `src/bin/ptex-publish/`.
 
+pub mod cache;
 pub mod cli;
 pub mod fetch;
 pub mod manifest;

@@ -10,6 +10,7 @@ use ptex_config::{Candidate, Env, ProcessEnv, Settings};
 use ptex_schemes::{Dispatcher, Header, RequestOptions, Scheme, Source};
 use serde_json::Value;
 
+use crate::cache::{self, Caches, Looked};
 use crate::cli::Cli;
 use crate::fetch::{self, Job, Limits};
 use crate::manifest;
@@ -93,9 +94,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let candidates = settings.file.routing.candidates(&request.urls);
     let provenance = request.provenance.lines(&request.expected);
     if cli.dry_run {
-        let lines: Vec<String> = candidates
+        let caches = cache::dry_run(&settings, &request.name, &request.expected);
+        let listed_in = request.provenance.urls.as_deref();
+        let lines: Vec<String> = caches
             .iter()
-            .map(|c| describe_candidate(c, &settings, request.provenance.urls.as_deref()))
+            .map(|c| describe_candidate(c, &settings, None))
+            .chain(
+                candidates
+                    .iter()
+                    .map(|c| describe_candidate(c, &settings, listed_in)),
+            )
             .collect();
         report::dry_run(&request.name, &lines, &provenance);
         return Ok(());
@@ -131,26 +139,72 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         timeouts: settings.timeouts,
         parallel: settings.parallel,
     };
+    let caches = Caches::new(&settings, &job.name, &job.expected, &report);
     let mut dispatcher = Dispatcher::new(settings);
     space::check(&job, &spool_dir)?;
-    let fetched = runtime.block_on(fetch::fetch(
-        &job,
-        &mut dispatcher,
-        &limits,
-        &spool_dir,
-        &report,
-    ));
+    // The caches first; on a miss, the job's own sources (this host may hold the lease).
+    let (fetched, misses) = runtime.block_on(async {
+        match caches
+            .look(&job, &mut dispatcher, &limits, &spool_dir, &report)
+            .await
+        {
+            Looked::Hit(spool, verified) => (Ok((spool, verified)), None),
+            Looked::Miss(misses) => {
+                let fetched =
+                    fetch::fetch(&job, &mut dispatcher, &limits, &spool_dir, &report).await;
+                (fetched, Some(misses))
+            }
+        }
+    });
     report.progress().clear();
+    let outcome = (|| {
+        let handed_on = fetched.and_then(|(spool, _verified)| hand_on(spool, out_file, &job.name));
+        let bytes = match handed_on {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                if let Some(misses) = misses {
+                    runtime.block_on(cache::release(misses, &mut dispatcher));
+                }
+                return Err(err);
+            }
+        };
+        // Only now, with the verified bytes handed on: filling the caches that missed.
+        if let Some(misses) = misses {
+            match bytes {
+                Some(mut bytes) => runtime.block_on(caches.fill(
+                    misses,
+                    &job.name,
+                    &mut bytes,
+                    &mut dispatcher,
+                    &report,
+                )),
+                None => runtime.block_on(cache::release(misses, &mut dispatcher)),
+            }
+        }
+        Ok(())
+    })();
     // Nothing async is left to do. Dropping the runtime would wait for its blocking threads,
     // and a `getaddrinfo` a silent resolver holds (connect timeouts abandon it, they cannot
     // stop it) runs on for tens of seconds; scie-jump waits for our exit. So it is let go:
     // the process exits once the bytes are out, which ends such threads.
     runtime.shutdown_background();
-    let (mut spool, _verified) = fetched?;
+    outcome
+}
+
+/// Hands the verified bytes on: to the `-O` file, or to stdout (then closed, so the scie
+/// goes on while ptex fills caches). Returns the bytes again, for filling caches.
+fn hand_on(
+    mut spool: crate::spool::Spool,
+    out_file: Option<PathBuf>,
+    name: &str,
+) -> anyhow::Result<Option<std::fs::File>> {
     match out_file {
-        Some(path) => spool
-            .persist(&path)
-            .with_context(|| format!("cannot save {} as {}", job.name, path.display())),
+        Some(path) => {
+            spool
+                .persist(&path)
+                .with_context(|| format!("cannot save {name} as {}", path.display()))?;
+            Ok(std::fs::File::open(&path).ok())
+        }
         None => {
             let path = spool.path().display().to_string();
             // Best effort: other runs waiting for this file may take it now.
@@ -158,7 +212,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let reader = spool
                 .reader()
                 .with_context(|| format!("cannot read back spool file {path}"))?;
-            output::emit(reader).map(drop)
+            output::emit(reader)?;
+            output::close();
+            Ok(spool.reader().ok().and_then(|file| file.try_clone().ok()))
         }
     }
 }

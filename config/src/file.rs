@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::{AuthSpec, ConfigError, Env, MirrorSpec, Routing};
+use crate::{AuthSpec, CacheEntry, CacheSpec, ConfigError, Env, MirrorSpec, Routing};
 
 /// Everything the config file can say.
 #[derive(Clone, Debug, Default)]
@@ -24,6 +24,8 @@ pub struct ConfigFile {
     pub network: Network,
     /// The compiled `mirrors`, `allow`, `block` and `blocked_message`.
     pub routing: Routing,
+    /// The content-addressed caches, tried before any other source (`caches`).
+    pub caches: Vec<CacheSpec>,
     /// Problems worth a warning (literal secrets).
     pub warnings: Vec<String>,
 }
@@ -115,6 +117,10 @@ pub struct Network {
     pub split_size: Option<u64>,
     /// Seconds; 0 allowed (`PTEX_SPLIT_AFTER`).
     pub split_after: Option<f64>,
+    /// Seconds (`PTEX_FILL_TIMEOUT`).
+    pub fill_timeout: Option<f64>,
+    /// Seconds; 0 allowed (`PTEX_CACHE_WAIT`).
+    pub cache_wait: Option<f64>,
 }
 
 impl Network {
@@ -125,6 +131,7 @@ impl Network {
             ("read_timeout", self.read_timeout),
             ("low_speed_time", self.low_speed_time),
             ("lock_wait", self.lock_wait),
+            ("fill_timeout", self.fill_timeout),
         ];
         for (name, value) in timeouts {
             if let Some(v) = value
@@ -138,6 +145,7 @@ impl Network {
         let may_be_zero = [
             ("retry_backoff", self.retry_backoff),
             ("split_after", self.split_after),
+            ("cache_wait", self.cache_wait),
         ];
         for (name, value) in may_be_zero {
             if let Some(v) = value
@@ -226,6 +234,20 @@ impl ConfigFile {
                         mirrors.push(rule);
                     }
                 }
+                "caches" => {
+                    let Value::Array(entries) = value else {
+                        return Err(invalid("caches: expected a list of URL templates".into()));
+                    };
+                    for (index, entry) in entries.into_iter().enumerate() {
+                        let at = |e: String| invalid(format!("caches[{index}]: {e}"));
+                        let entry: CacheEntry = serde_json::from_value(entry).map_err(|e| {
+                            at(format!(
+                                "expected a URL template or {{\"url\": …, \"fill\": true}} ({e})"
+                            ))
+                        })?;
+                        config.caches.push(entry.check().map_err(at)?);
+                    }
+                }
                 "auth" => {
                     let Value::Object(hosts) = value else {
                         return Err(invalid("auth: expected an object of hosts".to_string()));
@@ -244,8 +266,8 @@ impl ConfigFile {
                 }
                 other => {
                     return Err(invalid(format!(
-                        "unknown key `{other}` (known: s3, gs, mirrors, allow, block, \
-                         blocked_message, auth, network)"
+                        "unknown key `{other}` (known: s3, gs, mirrors, caches, allow, \
+                         block, blocked_message, auth, network)"
                     )));
                 }
             }

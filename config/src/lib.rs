@@ -4,6 +4,7 @@
 //! nothing in this crate touches the network.
 
 mod aws_files;
+mod caches;
 mod credentials;
 mod env;
 mod error;
@@ -14,6 +15,7 @@ mod routing;
 mod settings;
 
 pub use aws_files::{AwsFiles, AwsProfile, AwsSection};
+pub use caches::{CacheEntry, CacheSpec, Caches};
 pub use credentials::{
     AuthSpec, Authorization, BasicSpec, Credentials, HostCredentials, env_authorization, env_key,
 };

@@ -189,7 +189,8 @@ impl Routing {
         vec![origin()]
     }
 
-    fn is_blocked(&self, url: &str) -> bool {
+    /// Whether allow/block keep `url` out (a cache URL is filtered as any source is).
+    pub fn is_blocked(&self, url: &str) -> bool {
         let parsed = Url::parse(url).ok();
         let scheme = parsed.as_ref().map_or("", |u| u.scheme());
         let host = parsed.as_ref().and_then(|u| u.host_str()).unwrap_or("");

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::{ConfigError, ConfigFile, Credentials, Env, Netrc};
+use crate::{CacheSpec, Caches, ConfigError, ConfigFile, Credentials, Env, Netrc};
 
 /// Network timeouts. None of them limits a slow download that keeps making progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +94,9 @@ pub struct Settings {
     pub retry: RetryPolicy,
     /// Concurrent parts for large files.
     pub parallel: Parallel,
+    /// Content-addressed caches: `PTEX_CACHES` (read only) if set, else the config's
+    /// `caches`; with the fill and wait bounds.
+    pub caches: Caches,
     /// Per-host credentials: `PTEX_AUTH_*`, the config's `auth`, and netrc (`$NETRC` or
     /// `~/.netrc`, if that file exists and parses).
     pub credentials: Credentials,
@@ -165,7 +168,29 @@ impl Settings {
                     .unwrap_or(Parallel::default().probe),
             },
         };
+        let caches = Caches {
+            list: match env.non_empty("PTEX_CACHES") {
+                Some(list) => {
+                    CacheSpec::from_env_list(&list).map_err(|reason| ConfigError::InvalidEnv {
+                        name: "PTEX_CACHES",
+                        value: list.clone(),
+                        reason,
+                    })?
+                }
+                None => file.caches.clone(),
+            },
+            fill_timeout: seconds(env, "PTEX_FILL_TIMEOUT")?
+                .or(from_file(net.fill_timeout))
+                .unwrap_or(Caches::default().fill_timeout),
+            wait: match env.non_empty("PTEX_CACHE_WAIT") {
+                Some(v) if v.trim() == "0" => Duration::ZERO,
+                _ => seconds(env, "PTEX_CACHE_WAIT")?
+                    .or(from_file(net.cache_wait))
+                    .unwrap_or(Caches::default().wait),
+            },
+        };
         Ok(Settings {
+            caches,
             credentials,
             file,
             cache_dir: cache_dir(env)?,
@@ -351,6 +376,50 @@ mod tests {
         std::fs::write(&path, r#"{"network": {"read_timout": 3}}"#).unwrap();
         let err = load(&[]).unwrap_err().to_string();
         assert!(err.contains("read_timout"), "{err}");
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn caches_from_the_file_or_the_environment() {
+        let path = std::env::temp_dir().join(format!("ptex-caches-{}.json", std::process::id()));
+        std::fs::write(
+            &path,
+            r#"{"caches": [{"url": "s3://cas/{sha256}", "fill": true}],
+                "network": {"fill_timeout": 5, "cache_wait": 0}}"#,
+        )
+        .unwrap();
+        let load = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("PTEX_CACHE_DIR", "/tmp/c")];
+            all.extend_from_slice(pairs);
+            Settings::load(&env(&all), Some(&path))
+        };
+        let s = load(&[]).unwrap();
+        assert_eq!(s.caches.list.len(), 1);
+        assert!(s.caches.list[0].fill);
+        assert_eq!(s.caches.fill_timeout, Duration::from_secs(5));
+        assert_eq!(s.caches.wait, Duration::ZERO);
+        let s = load(&[
+            ("PTEX_CACHES", "https://c/{sha256} file:///d/{sha256}"),
+            ("PTEX_CACHE_WAIT", "2"),
+        ])
+        .unwrap();
+        assert_eq!(s.caches.list.len(), 2);
+        assert!(s.caches.list.iter().all(|c| !c.fill));
+        assert_eq!(s.caches.wait, Duration::from_secs(2));
+        let err = load(&[("PTEX_CACHES", "https://c/latest")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PTEX_CACHES"), "{err}");
+        std::fs::write(
+            &path,
+            r#"{"caches": [{"url": "https://c/{sha256}", "fill": true}]}"#,
+        )
+        .unwrap();
+        let err = load(&[]).unwrap_err().to_string();
+        assert!(
+            err.contains("caches[0]") && err.contains("cannot be filled"),
+            "{err}"
+        );
         std::fs::remove_file(&path).unwrap();
     }
 

@@ -16,7 +16,8 @@ use crate::s3;
 #[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
 use crate::store::{Operators, Transports};
 use crate::{
-    Download, FetchError, Part, RequestOptions, ResponseHead, Scheme, Source, store, upload,
+    Download, FetchError, Part, RequestOptions, ResponseHead, Scheme, Source, Written, store,
+    upload,
 };
 
 /// Opens sources of every supported scheme.
@@ -174,7 +175,58 @@ impl Dispatcher {
             });
         }
         self.prepare(target).await?;
-        upload::put(&self.object(target)?, body, &self.settings.timeouts).await
+        upload::put(&self.object(target)?, body, &self.settings.timeouts, false)
+            .await
+            .map(drop)
+    }
+
+    /// Writes everything `body` reads to `target` (as [`Dispatcher::put`]) only if no object
+    /// is there yet; one that is is left untouched. Conditional on the store's side: S3's
+    /// `If-None-Match: *`, GCS's `ifGenerationMatch=0`, a hard link for a local file; so of
+    /// many writers at once, one writes and the others learn [`Written::AlreadyThere`].
+    pub async fn put_new(
+        &mut self,
+        target: &Source,
+        body: &mut dyn Read,
+    ) -> Result<Written, FetchError> {
+        match target.scheme() {
+            Scheme::File => {
+                let path = target
+                    .url()
+                    .to_file_path()
+                    .map_err(|()| FetchError::InvalidUrl {
+                        url: target.to_string(),
+                        reason: "not a local file path".to_string(),
+                    })?;
+                upload::put_new_file(&path, body)
+            }
+            Scheme::S3 | Scheme::Gs => {
+                self.prepare(target).await?;
+                upload::put(&self.object(target)?, body, &self.settings.timeouts, true).await
+            }
+            _ => Err(FetchError::CannotUpload {
+                scheme: target.url().scheme().to_string(),
+            }),
+        }
+    }
+
+    /// Removes the object `target` (an `s3://`, `gs://` or `file://` URL); one that is not
+    /// there is not an error.
+    pub async fn delete(&mut self, target: &Source) -> Result<(), FetchError> {
+        if !matches!(target.scheme(), Scheme::S3 | Scheme::Gs | Scheme::File) {
+            return Err(FetchError::CannotUpload {
+                scheme: target.url().scheme().to_string(),
+            });
+        }
+        self.prepare(target).await?;
+        let object = self.object(target)?;
+        let limit = self.settings.timeouts.connect + self.settings.timeouts.read;
+        match tokio::time::timeout(limit, object.operator.delete(&object.path)).await {
+            Ok(result) => result.map_err(|e| store::classify(&e, object.hint)),
+            Err(_) => Err(FetchError::Timeout {
+                reason: format!("no answer within {:.1} s", limit.as_secs_f64()),
+            }),
+        }
     }
 
     /// The object `source` names on its store (every scheme but http(s)), once prepared.

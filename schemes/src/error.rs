@@ -77,6 +77,9 @@ pub enum FetchError {
     /// The storage service failed in a way that will not pass by retrying.
     #[error("storage error: {reason}")]
     Storage { reason: String },
+    /// A write that must not replace an object found one there.
+    #[error("the object already exists")]
+    AlreadyThere,
     /// The transfer broke off after it began.
     #[error("transfer interrupted: {reason}")]
     Interrupted { reason: String },

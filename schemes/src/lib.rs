@@ -3,7 +3,8 @@
 //! [`Download`] that streams the body. Hashing, size caps, retries and fallback live in the
 //! binary and are written once for every scheme. The dispatcher can also tell a source's
 //! length without reading it ([`Dispatcher::stat`]) and write a file to a store
-//! ([`Dispatcher::put`]), for the publisher's tools. This crate never prints and never reads
+//! ([`Dispatcher::put`]), for the publisher's tools, or only where none is yet
+//! ([`Dispatcher::put_new`], for filling caches and taking leases). This crate never prints and never reads
 //! the command line. `http(s)://` and `file://` are always built in; `s3://`, `gs://` and
 //! `ftp://` each come with the cargo feature `s3`, `gcs` or `ftp` (all on by default).
 
@@ -38,3 +39,4 @@ pub use error::{Disposition, FetchError};
 pub use redact::redact_url;
 pub use request::{Header, Part, RequestOptions, ResponseHead};
 pub use source::{Scheme, Source};
+pub use upload::Written;

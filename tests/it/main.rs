@@ -3,11 +3,13 @@
 
 mod aws_credentials;
 mod binding;
+mod caches;
 mod content;
 mod direct;
 mod disk;
 mod faults;
 mod file;
+mod fleet;
 mod ftp;
 mod gcs;
 mod google_credentials;

@@ -1,13 +1,13 @@
 //! `check`: what would stop a skinny scie from getting its files. Every sourced file must
 //! have a size, a hash, a type and at least one URL of a scheme ptex speaks; `--probe` asks
-//! every source (after the config's mirror rules) for the file's length, `--verify`
-//! downloads and verifies it. One row per finding: a table on stdout, or JSON.
+//! every source (the config's caches first, then the URLs after its mirror rules) for the
+//! file's length, `--verify` downloads and verifies it; a cache reports a hit or a miss. One row per finding: a table on stdout, or JSON.
 
 use std::path::PathBuf;
 
 use anyhow::bail;
 use ptex::verify::Expected;
-use ptex_schemes::{RequestOptions, Source, redact_url};
+use ptex_schemes::{FetchError, RequestOptions, Source, redact_url};
 use serde_json::json;
 
 use crate::lift::{self, Manifest};
@@ -68,6 +68,8 @@ struct Ask {
     file: String,
     source: Source,
     expected: Expected,
+    /// A content-addressed cache: not having the file is a miss, not a problem.
+    cache: bool,
 }
 
 pub fn run(session: &Session, args: Args) -> anyhow::Result<()> {
@@ -132,7 +134,9 @@ pub fn run(session: &Session, args: Args) -> anyhow::Result<()> {
         if !(usable && (args.probe || args.verify)) {
             continue;
         }
-        // The sources ptex would try, in its order.
+        // The sources ptex would try, in its order: its caches first.
+        let caches = ptex::cache::dry_run(&session.settings, &name, &entry.expected);
+        let cached = caches.len();
         let candidates = session.settings.file.routing.candidates(&entry.urls);
         if candidates.iter().all(|c| c.blocked) {
             rows.push(Row::problem(
@@ -141,7 +145,7 @@ pub fn run(session: &Session, args: Args) -> anyhow::Result<()> {
                 session.settings.file.routing.blocked_message(),
             ));
         }
-        for candidate in candidates {
+        for (index, candidate) in caches.into_iter().chain(candidates).enumerate() {
             let shown = redact_url(&candidate.url);
             if candidate.blocked {
                 rows.push(Row::ok(&name, &shown, "skipped: blocked by the config"));
@@ -154,6 +158,7 @@ pub fn run(session: &Session, args: Args) -> anyhow::Result<()> {
                         file: name.clone(),
                         source,
                         expected: entry.expected.clone(),
+                        cache: index < cached,
                     });
                     rows.push(Row::ok(&name, &shown, "not asked"));
                 }
@@ -163,6 +168,13 @@ pub fn run(session: &Session, args: Args) -> anyhow::Result<()> {
     }
 
     let answers = session.block_on(pool::each(session, &asks, async |dispatcher, ask| {
+        let options = RequestOptions::new(Vec::new(), &ask.source);
+        if ask.cache
+            && let Err(FetchError::NotFound { .. }) = dispatcher.stat(&ask.source, &options).await
+        {
+            return (true, "cache miss".to_string());
+        }
+        let hit = if ask.cache { "cache hit: " } else { "" };
         if args.verify {
             let sources = vec![ask.source.clone()];
             let fetched = session
@@ -172,14 +184,13 @@ pub fn run(session: &Session, args: Args) -> anyhow::Result<()> {
                 Ok((_spool, verified)) => (
                     true,
                     format!(
-                        "verified: {} bytes, sha256 as in the manifest",
+                        "{hit}verified: {} bytes, sha256 as in the manifest",
                         verified.size
                     ),
                 ),
                 Err(err) => (false, format!("{err:#}")),
             };
         }
-        let options = RequestOptions::new(Vec::new(), &ask.source);
         match (
             dispatcher.stat(&ask.source, &options).await,
             ask.expected.size,
@@ -188,6 +199,7 @@ pub fn run(session: &Session, args: Args) -> anyhow::Result<()> {
                 false,
                 format!("size mismatch: the manifest says {size} bytes, the source has {found}"),
             ),
+            (Ok(Some(found)), _) if ask.cache => (true, format!("{hit}{found} bytes")),
             (Ok(Some(found)), _) => (true, format!("ok: {found} bytes")),
             (Ok(None), _) => (true, "ok: found (it declares no length)".to_string()),
             (Err(err), _) => (false, err.to_string()),

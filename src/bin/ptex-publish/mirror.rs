@@ -8,6 +8,10 @@
 //! `sha256sum` line) once the file is wholly there. A file whose copy has the manifest's
 //! size and whose `.sha256` records the manifest's hash is not copied again, so a run that
 //! was interrupted, or a second run, uploads only what is missing.
+//!
+//! `--to` may instead be a cache template with `{sha256}` (as in the config's `caches`):
+//! each file goes to its content address, only where no object is yet (the address is the
+//! check: no `.sha256` is written), and the `caches` config line is printed.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -16,8 +20,8 @@ use anyhow::{Context, anyhow, bail};
 use bytes::BytesMut;
 use ptex::progress::Progress;
 use ptex::verify::Expected;
-use ptex_config::ConfigFile;
-use ptex_schemes::{Dispatcher, FetchError, RequestOptions, Source};
+use ptex_config::{CacheSpec, ConfigFile};
+use ptex_schemes::{Dispatcher, FetchError, RequestOptions, Source, Written};
 use serde_json::Value;
 use url::Url;
 
@@ -33,7 +37,8 @@ pub struct Args {
     #[arg(value_name = "LIFT")]
     lift: PathBuf,
 
-    /// Where the copies go: s3://bucket/prefix, gs://bucket/prefix or file:///dir.
+    /// Where the copies go: s3://bucket/prefix, gs://bucket/prefix or file:///dir; or a
+    /// cache template with {sha256} (and {size}, {name}), e.g. s3://bucket/sha256/{sha256}.
     #[arg(long, value_name = "PREFIX")]
     to: String,
 
@@ -60,9 +65,9 @@ struct Copy {
     expected: Expected,
     size: u64,
     hash: String,
-    /// Where the copy goes, and its `.sha256`.
+    /// Where the copy goes, and its `.sha256` (none in a content-addressed cache).
     target: Source,
-    sidecar: Source,
+    sidecar: Option<Source>,
 }
 
 /// What happened to one file.
@@ -73,7 +78,22 @@ enum Done {
 
 pub fn run(session: &Session, args: Args) -> anyhow::Result<()> {
     let manifest = Manifest::read(&args.lift)?;
-    let prefix = prefix(&args.to)?;
+    let cache = match args.to.contains("{sha256}") {
+        true => Some(
+            CacheSpec::new(args.to.trim().to_string(), true).map_err(|e| anyhow!("--to: {e}"))?,
+        ),
+        false => None,
+    };
+    if cache.is_some() && (args.write_config.is_some() || args.rewrite_manifest.is_some()) {
+        bail!(
+            "--to {}: --write-config and --rewrite-manifest go with a prefix, not a cache",
+            args.to
+        );
+    }
+    let prefix = match cache {
+        Some(_) => None,
+        None => Some(prefix(&args.to)?),
+    };
     let mut copies = Vec::new();
     for sourced in manifest.sourced() {
         let name = sourced.map_err(|e| anyhow!("lift manifest {}: {e}", args.lift.display()))?;
@@ -87,9 +107,21 @@ pub fn run(session: &Session, args: Args) -> anyhow::Result<()> {
                 args.lift.display()
             );
         };
+        let (target, sidecar) = match (&cache, &prefix) {
+            (Some(cache), _) => {
+                let url = cache.url(&sha256.to_string(), size, &name);
+                let target = Source::parse(&url).with_context(|| format!("--to {url}"))?;
+                (target, None)
+            }
+            (None, Some(prefix)) => (
+                object(prefix, &name)?,
+                Some(object(prefix, &format!("{name}.sha256"))?),
+            ),
+            (None, None) => unreachable!("a prefix when there is no cache template"),
+        };
         copies.push(Copy {
-            target: object(&prefix, &name)?,
-            sidecar: object(&prefix, &format!("{name}.sha256"))?,
+            target,
+            sidecar,
             urls: entry.urls,
             expected: entry.expected,
             size,
@@ -139,6 +171,9 @@ pub fn run(session: &Session, args: Args) -> anyhow::Result<()> {
         bail!("{}", failures.join("; "));
     }
 
+    if let Some(cache) = &cache {
+        return ptex::output::text(&format!("{{\"caches\": [{}]}}\n", quote(&cache.template)));
+    }
     let rules = rules(&copies);
     ptex::output::text(&format!(
         "{{\"mirrors\": [\n  {}\n]}}\n",
@@ -209,15 +244,24 @@ async fn copy_one(
     let progress = session.bar(&format!("{} (uploading)", copy.name));
     progress.start(Some(copy.size));
     let mut counted = Counted { reader, progress };
+    let Some(sidecar) = &copy.sidecar else {
+        // A content address: written only where no object is (a fleet may be filling it).
+        let written = dispatcher.put_new(&copy.target, &mut counted).await;
+        counted.progress.clear();
+        return match written.with_context(|| failed("upload", &copy.target))? {
+            Written::Written => Ok(Done::Uploaded),
+            Written::AlreadyThere => Ok(Done::AlreadyThere),
+        };
+    };
     let uploaded = dispatcher.put(&copy.target, &mut counted).await;
     counted.progress.clear();
     uploaded.with_context(|| failed("upload", &copy.target))?;
     // The copy counts as complete only once its sha256 is recorded next to it.
     let line = format!("{}  {}\n", copy.hash, copy.name);
     dispatcher
-        .put(&copy.sidecar, &mut line.as_bytes())
+        .put(sidecar, &mut line.as_bytes())
         .await
-        .with_context(|| failed("record the sha256 of", &copy.sidecar))?;
+        .with_context(|| failed("record the sha256 of", sidecar))?;
     Ok(Done::Uploaded)
 }
 
@@ -243,11 +287,12 @@ async fn already_there(dispatcher: &mut Dispatcher, copy: &Copy) -> Result<bool,
         Ok(_) | Err(FetchError::NotFound { .. }) => return Ok(false),
         Err(err) => return Err(err),
     }
-    let options = RequestOptions::new(Vec::new(), &copy.sidecar);
-    let mut download = match dispatcher
-        .open(&copy.sidecar, &options, None, &mut |_| {})
-        .await
-    {
+    // In a cache, the address is the hash (and every reader verifies).
+    let Some(sidecar) = &copy.sidecar else {
+        return Ok(true);
+    };
+    let options = RequestOptions::new(Vec::new(), sidecar);
+    let mut download = match dispatcher.open(sidecar, &options, None, &mut |_| {}).await {
         Ok(download) => download,
         Err(FetchError::NotFound { .. }) => return Ok(false),
         Err(err) => return Err(err),
