@@ -12,6 +12,7 @@ use ptex_schemes::{Dispatcher, Header, RequestOptions, Scheme, Source};
 use crate::cli::Cli;
 use crate::fetch::{self, Job, Limits};
 use crate::manifest;
+use crate::os::untrusted;
 use crate::output;
 use crate::progress::Progress;
 use crate::report::{self, Reporter};
@@ -81,7 +82,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             .map_err(|e| anyhow!("cannot save {} with -O: {e}", request.context))?;
         (PathBuf::from("."), Some(PathBuf::from(name)))
     } else {
-        (settings.cache_dir.join("spool"), None)
+        let spool_dir = settings.cache_dir.join("spool");
+        trusted_cache_dir(&settings.cache_dir, &spool_dir)
+            .with_context(|| format!("cannot fetch {}", request.name))?;
+        (spool_dir, None)
     };
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -103,7 +107,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         &report,
     ));
     report.progress().clear();
-    let (mut spool, _verified) = fetched?;
+    let (mut spool, verified) = fetched?;
     match out_file {
         Some(path) => spool
             .persist(&path)
@@ -112,12 +116,28 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let path = spool.path().display().to_string();
             // Best effort: other runs waiting for this file may take it now.
             let _ = spool.release();
-            let reader = spool
-                .reader()
+            // Exactly the verified bytes, from this run's own file.
+            let mut bytes = spool
+                .verified(verified.size)
                 .with_context(|| format!("cannot read back spool file {path}"))?;
-            output::emit(reader).map(drop)
+            output::emit(&mut bytes, verified.size).map(drop)
         }
     }
+}
+
+/// Creates the cache and spool directories if missing (private to this user), and refuses
+/// them when other users could rename this run's files in them and plant their own.
+fn trusted_cache_dir(cache_dir: &Path, spool_dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    untrusted::private_dirs(&mut builder);
+    builder
+        .create(spool_dir)
+        .with_context(|| format!("cannot create the cache directory {}", spool_dir.display()))?;
+    for dir in [cache_dir, spool_dir] {
+        untrusted::check_dir(dir).map_err(|why| anyhow!("refusing the cache directory {why}"))?;
+    }
+    Ok(())
 }
 
 /// Binding mode: the file's URLs and expectations come from the lift manifest.
