@@ -7,6 +7,7 @@ mod credentials;
 mod env;
 mod error;
 mod file;
+mod local_file;
 pub mod netrc;
 mod routing;
 mod settings;
