@@ -77,6 +77,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         ));
     }
 
+    if !cli.remote_name && untrusted::stdout_was_closed() {
+        bail!(
+            "cannot fetch {}: error writing stdout: it was closed when ptex started",
+            request.name
+        );
+    }
     let (spool_dir, out_file) = if cli.remote_name {
         let name = safe_file_name(&request.remote_name)
             .map_err(|e| anyhow!("cannot save {} with -O: {e}", request.context))?;

@@ -103,6 +103,13 @@ pub fn private_dirs(builder: &mut std::fs::DirBuilder) {
     sys::private_dirs(builder);
 }
 
+/// Whether stdout was closed when this process started: the Rust runtime then reopens the
+/// descriptor on the null device (read-write, which no shell redirection does), and every
+/// byte written there would be lost while the run reports success.
+pub fn stdout_was_closed() -> bool {
+    sys::stdout_was_closed()
+}
+
 /// Refuses a directory that other users may write to unless it has the sticky bit (then
 /// they cannot rename or remove this user's files in it), saying why.
 pub fn check_dir(dir: &Path) -> Result<(), String> {
@@ -147,6 +154,24 @@ mod sys {
     pub fn private_dirs(builder: &mut std::fs::DirBuilder) {
         use std::os::unix::fs::DirBuilderExt;
         builder.mode(0o700);
+    }
+
+    pub fn stdout_was_closed() -> bool {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::FileTypeExt;
+        let Ok(fd) = std::io::stdout().as_fd().try_clone_to_owned() else {
+            return false;
+        };
+        let file = std::fs::File::from(fd);
+        let (Ok(ours), Ok(null)) = (file.metadata(), std::fs::metadata("/dev/null")) else {
+            return false;
+        };
+        if !ours.file_type().is_char_device() || ours.rdev() != null.rdev() {
+            return false;
+        }
+        // SAFETY: F_GETFL on a descriptor this process owns only reads its flags.
+        let flags = unsafe { libc::fcntl(libc::STDOUT_FILENO, libc::F_GETFL) };
+        flags >= 0 && flags & libc::O_ACCMODE == libc::O_RDWR
     }
 
     pub fn dir_is_safe(meta: &Metadata) -> Result<(), String> {
@@ -201,6 +226,11 @@ mod sys {
     }
 
     pub fn private_dirs(_builder: &mut std::fs::DirBuilder) {}
+
+    pub fn stdout_was_closed() -> bool {
+        // Windows hands a process without stdout no handle at all: writes fail on their own.
+        false
+    }
 
     pub fn dir_is_safe(_meta: &Metadata) -> Result<(), String> {
         Ok(())
