@@ -535,7 +535,23 @@ async fn receive(
         if until.is_some_and(|until| tokio::time::Instant::now() >= until) {
             break Ok(Received::Paused);
         }
-        let chunk = match download.chunk().await {
+        // The same read, woken about once a second: a transfer that waits (a stall, or a
+        // response that never ends after its last byte) still notes what it has.
+        let next = {
+            let mut chunk = std::pin::pin!(download.chunk());
+            loop {
+                let wake = checkpoint + CHECKPOINT_EVERY;
+                match tokio::time::timeout_at(wake, chunk.as_mut()).await {
+                    Ok(next) => break next,
+                    Err(_) => {
+                        spool_buffer(state, &file, &mut buffer)?;
+                        state.note(total);
+                        checkpoint = tokio::time::Instant::now();
+                    }
+                }
+            }
+        };
+        let chunk = match next {
             Ok(Some(chunk)) => chunk,
             Ok(None) => break Ok(Received::All),
             Err(err) => break Err(err.into()),

@@ -2,6 +2,7 @@
 //! user would, against real servers on loopback.
 
 mod binding;
+mod cachedir;
 mod direct;
 mod disk;
 mod faults;

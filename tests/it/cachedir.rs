@@ -1,0 +1,763 @@
+//! The cache directory trusts nothing (issue 18, RELIABILITY P17, P18, cases 33 to 35):
+//! whatever is planted at a spool name (a FIFO, a link, a directory, another user's file,
+//! an endless note) cannot make ptex hang, exhaust memory, write outside its own files or
+//! emit unverified bytes; a killed parts download is resumed without refetching what was
+//! written.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::scie::{Outcome, Sandbox, payload, sha256_hex};
+use crate::support::server::{Reply, TestServer};
+
+const MIB: usize = 1 << 20;
+
+/// How a [`CountingServer`] answers a plain GET (ranged GETs with the right `If-Range` are
+/// always answered at once, with exactly the range asked for).
+#[derive(Clone, Copy, PartialEq)]
+enum Whole {
+    /// The whole file.
+    Send,
+    /// The first `n` bytes of the file, then nothing (the connection stays open).
+    StallAfter(usize),
+    /// Every byte, chunked, without the closing chunk: the response never ends.
+    ChunkedNoEnd,
+}
+
+/// An HTTP/1.1 server on loopback serving one file as version `"v1"` (with
+/// `Accept-Ranges`), that counts the body bytes it got onto the wire. One request per
+/// connection; writes are small and the send buffer is small, so what it counts is close to
+/// what the client read.
+struct CountingServer {
+    port: u16,
+    whole: Arc<std::sync::Mutex<Whole>>,
+    sent: Arc<AtomicU64>,
+    requests: Arc<AtomicUsize>,
+    ranges: Arc<std::sync::Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl CountingServer {
+    fn start(body: Vec<u8>, whole: Whole) -> CountingServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = CountingServer {
+            port,
+            whole: Arc::new(std::sync::Mutex::new(whole)),
+            sent: Arc::default(),
+            requests: Arc::default(),
+            ranges: Arc::default(),
+            stop: Arc::default(),
+        };
+        let (whole, sent, requests, ranges, stop) = (
+            server.whole.clone(),
+            server.sent.clone(),
+            server.requests.clone(),
+            server.ranges.clone(),
+            server.stop.clone(),
+        );
+        let body = Arc::new(body);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let whole = *whole.lock().unwrap();
+                let (body, sent, requests, ranges, stop) = (
+                    body.clone(),
+                    sent.clone(),
+                    requests.clone(),
+                    ranges.clone(),
+                    stop.clone(),
+                );
+                std::thread::spawn(move || {
+                    let _ = serve(stream, &body, whole, &sent, &requests, &ranges, &stop);
+                });
+            }
+        });
+        server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Answers later plain GETs as `whole` says.
+    fn set_whole(&self, whole: Whole) {
+        *self.whole.lock().unwrap() = whole;
+    }
+
+    fn sent(&self) -> u64 {
+        self.sent.load(Ordering::SeqCst)
+    }
+
+    fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    /// The `Range` header of every request so far (`-` for none).
+    fn ranges(&self) -> Vec<String> {
+        self.ranges.lock().unwrap().clone()
+    }
+}
+
+impl Drop for CountingServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn serve(
+    stream: TcpStream,
+    body: &[u8],
+    whole: Whole,
+    sent: &AtomicU64,
+    requests: &AtomicUsize,
+    ranges: &std::sync::Mutex<Vec<String>>,
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
+    let socket = socket2::Socket::from(stream.try_clone()?);
+    socket.set_send_buffer_size(32 * 1024)?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let (mut range, mut if_range) = (None, None);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 {
+            return Ok(());
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            match name.to_ascii_lowercase().as_str() {
+                "range" => range = Some(value.trim().to_string()),
+                "if-range" => if_range = Some(value.trim().to_string()),
+                _ => {}
+            }
+        }
+    }
+    requests.fetch_add(1, Ordering::SeqCst);
+    ranges
+        .lock()
+        .unwrap()
+        .push(range.clone().unwrap_or_else(|| "-".into()));
+    let mut out = stream;
+    let asked = range
+        .filter(|_| if_range.as_deref() == Some("\"v1\""))
+        .and_then(|r| {
+            let (first, last) = r.strip_prefix("bytes=")?.split_once('-')?;
+            let first: usize = first.parse().ok()?;
+            let last = last.parse().map_or(body.len() - 1, |l: usize| l);
+            (first < body.len()).then_some((first, last.min(body.len() - 1)))
+        });
+    let write_counted = |out: &mut TcpStream, bytes: &[u8]| -> std::io::Result<()> {
+        for piece in bytes.chunks(16 * 1024) {
+            out.write_all(piece)?;
+            sent.fetch_add(piece.len() as u64, Ordering::SeqCst);
+        }
+        Ok(())
+    };
+    let common = "ETag: \"v1\"\r\nAccept-Ranges: bytes\r\nConnection: close\r\n";
+    match (asked, whole) {
+        (Some((first, last)), _) => {
+            write!(
+                out,
+                "HTTP/1.1 206 Partial Content\r\n{common}Content-Range: bytes {first}-{last}/{}\r\n\
+                 Content-Length: {}\r\n\r\n",
+                body.len(),
+                last + 1 - first
+            )?;
+            write_counted(&mut out, &body[first..=last])?;
+        }
+        (None, Whole::ChunkedNoEnd) => {
+            write!(
+                out,
+                "HTTP/1.1 200 OK\r\n{common}Transfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+                body.len()
+            )?;
+            write_counted(&mut out, body)?;
+            out.write_all(b"\r\n")?;
+            hold(stop);
+        }
+        (None, whole) => {
+            write!(
+                out,
+                "HTTP/1.1 200 OK\r\n{common}Content-Length: {}\r\n\r\n",
+                body.len()
+            )?;
+            match whole {
+                Whole::StallAfter(n) => {
+                    write_counted(&mut out, &body[..n])?;
+                    hold(stop);
+                }
+                _ => write_counted(&mut out, body)?,
+            }
+        }
+    }
+    out.flush()
+}
+
+/// Keeps a connection open (sending nothing) until the server is dropped, or a while.
+fn hold(stop: &AtomicBool) {
+    let until = Instant::now() + Duration::from_secs(60);
+    while !stop.load(Ordering::SeqCst) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs ptex with `args`, killing it if it takes longer than `limit` (then the test
+/// fails: a planted file made it hang).
+fn run_bounded(sandbox: &Sandbox, args: &[&str], limit: Duration) -> Outcome {
+    let stdout_path = sandbox.home().join(format!("stdout-{}", rand_tag()));
+    let stderr_path = sandbox.home().join(format!("stderr-{}", rand_tag()));
+    let mut child = sandbox
+        .command(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout_path).unwrap())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!(
+                "ptex {args:?} hung for {limit:?}; stderr: {}",
+                std::fs::read_to_string(&stderr_path).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Outcome {
+        code: status.code(),
+        stdout: std::fs::read(&stdout_path).unwrap(),
+        stderr: std::fs::read_to_string(&stderr_path).unwrap(),
+    }
+}
+
+fn rand_tag() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::SeqCst)
+}
+
+/// The spool directory, created as ptex would (private to this user).
+fn spool_dir(sandbox: &Sandbox) -> PathBuf {
+    let dir = sandbox.cache().join("spool");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo").arg(path).status().unwrap();
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// A server that serves `body` as `"v1"` with ranges, so runs note their spool files.
+fn versioned_server(body: &[u8]) -> TestServer {
+    let body = body.to_vec();
+    TestServer::start(move |_| {
+        Reply::ok(body.clone())
+            .with_header("ETag", "\"v1\"")
+            .with_header("Accept-Ranges", "bytes")
+    })
+}
+
+#[test]
+fn fifos_links_and_directories_at_spool_names_are_set_aside() {
+    let body = payload(100_000);
+    let sha = sha256_hex(&body);
+    let server = versioned_server(&body);
+    for name in [format!("{sha}.ptex-part"), format!("{sha}.ptex-note")] {
+        for kind in ["fifo", "symlink", "hard link", "directory", "foreign"] {
+            let mut sandbox = Sandbox::new();
+            sandbox.env("PTEX_LOCK_WAIT", "1");
+            let lift = sandbox.manifest(
+                "f",
+                json!(server.url("/f")),
+                Some(body.len() as u64),
+                Some(&sha),
+            );
+            let dir = spool_dir(&sandbox);
+            let planted = dir.join(&name);
+            let precious = sandbox.home().join("precious");
+            std::fs::write(&precious, b"keep").unwrap();
+            match kind {
+                "fifo" => mkfifo(&planted),
+                "symlink" => std::os::unix::fs::symlink(&precious, &planted).unwrap(),
+                "hard link" => std::fs::hard_link(&precious, &planted).unwrap(),
+                "directory" => std::fs::create_dir(&planted).unwrap(),
+                _ => {
+                    // Another user's file, writable by all (a shared directory).
+                    std::fs::write(&planted, b"theirs").unwrap();
+                    std::os::unix::fs::chown(&planted, Some(65534), Some(65534)).unwrap();
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::set_permissions(&planted, std::fs::Permissions::from_mode(0o666))
+                        .unwrap();
+                }
+            }
+            // The old, predictable temporary names of the note: a link at each.
+            let last_pid: u32 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            for pid in last_pid + 1..last_pid + 50 {
+                let temp = dir.join(format!("{sha}.ptex-note.{pid}"));
+                std::os::unix::fs::symlink(&precious, &temp).unwrap();
+            }
+            let out = run_bounded(
+                &sandbox,
+                &["-v", lift.to_str().unwrap(), "f"],
+                Duration::from_secs(20),
+            );
+            out.assert_delivered(&body);
+            assert_eq!(
+                std::fs::read(&precious).unwrap(),
+                b"keep",
+                "{kind} at {name}: written through"
+            );
+            if kind != "foreign" {
+                assert!(out.stderr.contains("set aside"), "{kind}: {}", out.stderr);
+            }
+        }
+    }
+}
+
+#[test]
+fn an_oversized_or_endless_note_costs_nothing() {
+    let body = payload(100_000);
+    let sha = sha256_hex(&body);
+    let server = versioned_server(&body);
+    for kind in ["sparse 1 GiB", "/dev/zero"] {
+        let sandbox = Sandbox::new();
+        let lift = sandbox.manifest(
+            "f",
+            json!(server.url("/f")),
+            Some(body.len() as u64),
+            Some(&sha),
+        );
+        let dir = spool_dir(&sandbox);
+        std::fs::write(dir.join(format!("{sha}.ptex-part")), &body[..50_000]).unwrap();
+        let note = dir.join(format!("{sha}.ptex-note"));
+        match kind {
+            "/dev/zero" => std::os::unix::fs::symlink("/dev/zero", &note).unwrap(),
+            _ => {
+                let mut file = std::fs::File::create(&note).unwrap();
+                file.write_all(b"ptex-note 2\n").unwrap();
+                file.set_len(1 << 30).unwrap();
+            }
+        }
+        let started = Instant::now();
+        let out = run_bounded(
+            &sandbox,
+            &["-v", lift.to_str().unwrap(), "f"],
+            Duration::from_secs(20),
+        );
+        out.assert_delivered(&body);
+        assert!(out.stderr.contains("set aside"), "{kind}: {}", out.stderr);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{kind}: {:?}",
+            started.elapsed()
+        );
+        sandbox.assert_no_spool_debris();
+    }
+}
+
+#[test]
+fn a_planted_part_rewritten_after_verification_never_reaches_stdout() {
+    let body = payload(2 * MIB);
+    let sha = sha256_hex(&body);
+    let server = versioned_server(&body);
+    let sandbox = Sandbox::new();
+    let lift = sandbox.manifest(
+        "f",
+        json!(server.url("/f")),
+        Some(body.len() as u64),
+        Some(&sha),
+    );
+    let dir = spool_dir(&sandbox);
+    let planted = dir.join(format!("{sha}.ptex-part"));
+    // The planter: the right bytes at first (so they would verify), then, for as long as the
+    // run lasts, other bytes over them and past their end.
+    std::fs::write(&planted, &body).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&planted)
+        .unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let planter = {
+        let done = done.clone();
+        let garbage = vec![0x5a; body.len() + 4096];
+        std::thread::spawn(move || {
+            use std::os::unix::fs::FileExt;
+            while !done.load(Ordering::SeqCst) {
+                let _ = file.write_all_at(&garbage, 0);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    for _ in 0..3 {
+        let out = run_bounded(
+            &sandbox,
+            &[lift.to_str().unwrap(), "f"],
+            Duration::from_secs(20),
+        );
+        out.assert_delivered(&body);
+    }
+    done.store(true, Ordering::SeqCst);
+    planter.join().unwrap();
+}
+
+#[test]
+fn a_symlink_replanted_in_a_race_is_never_followed() {
+    let body = payload(50_000);
+    let sha = sha256_hex(&body);
+    let server = versioned_server(&body);
+    let sandbox = Sandbox::new();
+    let lift = sandbox.manifest(
+        "f",
+        json!(server.url("/f")),
+        Some(body.len() as u64),
+        Some(&sha),
+    );
+    let dir = spool_dir(&sandbox);
+    let outside = sandbox.home().join("outside");
+    let done = Arc::new(AtomicBool::new(false));
+    let racer = {
+        let (done, dir, outside) = (done.clone(), dir.clone(), outside.clone());
+        let path = dir.join(format!("{sha}.ptex-part"));
+        std::thread::spawn(move || {
+            while !done.load(Ordering::SeqCst) {
+                let _ = std::fs::remove_file(&path);
+                let _ = std::os::unix::fs::symlink(&outside, &path);
+            }
+        })
+    };
+    for _ in 0..40 {
+        let out = run_bounded(
+            &sandbox,
+            &[lift.to_str().unwrap(), "f"],
+            Duration::from_secs(20),
+        );
+        out.assert_delivered(&body);
+        assert!(!outside.exists(), "a file was created outside the cache");
+    }
+    done.store(true, Ordering::SeqCst);
+    racer.join().unwrap();
+}
+
+/// Starts ptex on `lift` in parts and stops it with `signal` once 9 of the 12 MiB are on
+/// disk (the first part stalls after 1 MiB) and a checkpoint has passed; then reruns it
+/// and returns the bytes the server sent for the rerun.
+fn kill_parts_midway_and_rerun(signal: &str) -> u64 {
+    let body = payload(12 * MIB);
+    let server = CountingServer::start(body.clone(), Whole::StallAfter(MIB));
+    let mut sandbox = Sandbox::new();
+    sandbox
+        .env("PTEX_SPLIT_SIZE", "1")
+        .env("PTEX_SPLIT_AFTER", "0")
+        .env("PTEX_CONNECTIONS", "3")
+        .env("PTEX_READ_TIMEOUT", "30");
+    let lift = sandbox.manifest(
+        "big.bin",
+        json!(server.url("/big.bin")),
+        Some(body.len() as u64),
+        Some(&sha256_hex(&body)),
+    );
+    let mut child = sandbox
+        .command(&[lift.to_str().unwrap(), "big.bin"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.sent() < 9 * MIB as u64 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(server.sent(), 9 * MIB as u64, "the first run never got 9 MiB");
+    // Past the next checkpoint (once a second) of the note.
+    std::thread::sleep(Duration::from_millis(1500));
+    let killed = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    child.wait().unwrap();
+    let before = server.sent();
+    let out = run_bounded(
+        &sandbox,
+        &["-v", lift.to_str().unwrap(), "big.bin"],
+        Duration::from_secs(60),
+    );
+    out.assert_delivered(&body);
+    sandbox.assert_no_spool_debris();
+    let refetched = server.sent() - before;
+    eprintln!(
+        "{signal}: 9 of 12 MiB written before the kill; the rerun fetched {refetched} bytes \
+         (ranges asked: {:?}); stderr: {}",
+        server.ranges(),
+        out.stderr
+    );
+    refetched
+}
+
+#[test]
+fn a_parts_download_killed_with_sigkill_is_resumed_fetching_only_the_holes() {
+    let refetched = kill_parts_midway_and_rerun("-KILL");
+    // The 3 MiB hole, plus at most what sat in socket buffers when the first part was done.
+    assert!(
+        refetched <= (3 * MIB + MIB / 2) as u64,
+        "refetched {refetched} bytes"
+    );
+}
+
+#[test]
+fn a_parts_download_killed_with_sigterm_is_resumed_fetching_only_the_holes() {
+    let refetched = kill_parts_midway_and_rerun("-TERM");
+    assert!(
+        refetched <= (3 * MIB + MIB / 2) as u64,
+        "refetched {refetched} bytes"
+    );
+}
+
+#[test]
+fn a_complete_leftover_is_verified_and_used_without_a_request() {
+    let body = payload(200_000);
+    let server = CountingServer::start(body.clone(), Whole::ChunkedNoEnd);
+    let sandbox = Sandbox::new();
+    let lift = sandbox.manifest(
+        "f",
+        json!(server.url("/f")),
+        Some(body.len() as u64),
+        Some(&sha256_hex(&body)),
+    );
+    let mut child = sandbox
+        .command(&[lift.to_str().unwrap(), "f"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.sent() < body.len() as u64 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Every byte arrived; the response never ends. A checkpoint later, the run is killed.
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let requests = server.requests();
+    let out = run_bounded(
+        &sandbox,
+        &["-v", lift.to_str().unwrap(), "f"],
+        Duration::from_secs(20),
+    );
+    out.assert_delivered(&body);
+    assert_eq!(server.requests(), requests, "{}", out.stderr);
+    assert!(out.stderr.contains("left all"), "{}", out.stderr);
+    sandbox.assert_no_spool_debris();
+}
+
+#[test]
+fn a_holder_that_only_touches_its_file_blocks_no_one() {
+    let body = payload(100_000);
+    let sha = sha256_hex(&body);
+    let server = versioned_server(&body);
+    let mut sandbox = Sandbox::new();
+    sandbox.env("PTEX_LOCK_WAIT", "1");
+    let lift = sandbox.manifest(
+        "f",
+        json!(server.url("/f")),
+        Some(body.len() as u64),
+        Some(&sha),
+    );
+    let dir = spool_dir(&sandbox);
+    let held = std::fs::File::create(dir.join(format!("{sha}.ptex-part"))).unwrap();
+    held.lock().unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let toucher = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut len = 0;
+            while !done.load(Ordering::SeqCst) {
+                // New times, a new length, not a byte more on disk.
+                len += 4096;
+                let _ = held.set_len(len);
+                let _ = held.set_modified(std::time::SystemTime::now());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let started = Instant::now();
+    let out = run_bounded(
+        &sandbox,
+        &["-v", lift.to_str().unwrap(), "f"],
+        Duration::from_secs(20),
+    );
+    done.store(true, Ordering::SeqCst);
+    toucher.join().unwrap();
+    out.assert_delivered(&body);
+    assert!(out.stderr.contains("made no progress"), "{}", out.stderr);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_run_in_another_pid_namespace_leaves_a_live_remote_name_file_alone() {
+    let unshare = Command::new("unshare")
+        .args(["-Urpf", "--mount-proc", "true"])
+        .status();
+    if !unshare.is_ok_and(|s| s.success()) {
+        eprintln!("SKIPPED: unshare cannot make a PID namespace here");
+        return;
+    }
+    let body = payload(200_000);
+    let slow = CountingServer::start(body.clone(), Whole::StallAfter(100_000));
+    let other = payload(1000);
+    let fast = versioned_server(&other);
+    let mut sandbox = Sandbox::new();
+    sandbox.env("PTEX_READ_TIMEOUT", "3");
+    let sha = sha256_hex(&body);
+    let slow_url = slow.url("/slow.bin");
+    let first = sandbox
+        .command(&["-O", "--sha256", &sha, &slow_url])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let temp = loop {
+        let found = std::fs::read_dir(sandbox.work())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().ends_with(".ptex-part"));
+        if let Some(path) = found.filter(|p| std::fs::metadata(p).unwrap().len() >= 100_000) {
+            break path;
+        }
+        assert!(Instant::now() < deadline, "the first run spooled nothing");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Another run, in a PID namespace of its own, in the same directory.
+    let ptex = sandbox.command(&[]);
+    let mut second = Command::new("unshare");
+    second
+        .args(["-Urpf", "--mount-proc", env!("CARGO_BIN_EXE_ptex")])
+        .args(["-O", "--sha256", &sha256_hex(&other), &fast.url("/other.bin")])
+        .current_dir(sandbox.work())
+        .env_clear();
+    for (name, value) in ptex.get_envs() {
+        if let Some(value) = value {
+            second.env(name, value);
+        }
+    }
+    let second = second.output().unwrap();
+    assert_eq!(
+        second.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    assert!(temp.exists(), "the live run's temporary file was removed");
+    let first = first.wait_with_output().unwrap();
+    // The slow server stalls for good: the first run fails on its read timeout, but it
+    // failed on its own terms, its file still its own until then.
+    assert_eq!(first.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(!stderr.contains("No such file"), "{stderr}");
+}
+
+#[test]
+fn a_huge_sparse_leftover_without_a_size_is_discarded_at_once() {
+    let body = payload(1000);
+    let sha = sha256_hex(&body);
+    let server = versioned_server(&body);
+    let sandbox = Sandbox::new();
+    let dir = spool_dir(&sandbox);
+    let part = std::fs::File::create(dir.join(format!("{sha}.ptex-part"))).unwrap();
+    part.set_len(16 << 30).unwrap();
+    let url = server.url("/f.bin");
+    let key = sha256_hex(url.as_bytes());
+    let spans = 16u64 << 30;
+    std::fs::write(
+        dir.join(format!("{sha}.ptex-note")),
+        format!("ptex-note 2\n{key}\n\"v1\"\n-\n0-{spans}\n"),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = run_bounded(&sandbox, &["--sha256", &sha, &url], Duration::from_secs(30));
+    out.assert_delivered(&body);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    sandbox.assert_no_spool_debris();
+}
+
+#[test]
+fn a_corrupted_leftover_starts_over_at_once_without_retries() {
+    let body = payload(100_000);
+    let server = CountingServer::start(body.clone(), Whole::StallAfter(50_000));
+    let mut sandbox = Sandbox::new();
+    let lift = sandbox.manifest(
+        "f",
+        json!(server.url("/f")),
+        Some(body.len() as u64),
+        Some(&sha256_hex(&body)),
+    );
+    let mut child = sandbox
+        .command(&[lift.to_str().unwrap(), "f"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.sent() < 50_000 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let part = sandbox
+        .spool_debris()
+        .into_iter()
+        .find(|p| p.to_string_lossy().ends_with(".ptex-part"))
+        .expect("a spool file");
+    let mut bytes = std::fs::read(&part).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(&part, &bytes).unwrap();
+
+    server.set_whole(Whole::Send);
+    sandbox.env("PTEX_RETRIES", "0");
+    let out = run_bounded(
+        &sandbox,
+        &["-v", lift.to_str().unwrap(), "f"],
+        Duration::from_secs(20),
+    );
+    out.assert_delivered(&body);
+    assert!(out.stderr.contains("starting over"), "{}", out.stderr);
+    // The leftover continued by range, then the file again from its first byte.
+    assert_eq!(server.ranges(), ["-", "bytes=50000-", "-"], "{}", out.stderr);
+    sandbox.assert_no_spool_debris();
+}
