@@ -374,6 +374,32 @@ async fn attempt(
     if have > 0 && job.expected.size == Some(have) {
         return finish(source, state, have, report);
     }
+    // Spans a killed run left past the first gap: only the holes around them are asked for,
+    // each with a ranged request of its own guarded by the noted validator.
+    if let Some(plan) = Plan::continuing(&limits.parallel, state, job.expected.size) {
+        let first = state.arrived.keys().next().copied().unwrap_or(have);
+        let progress = report.progress();
+        progress.start(job.expected.size);
+        progress.advance(have + state.arrived.iter().map(|(s, e)| e - s).sum::<u64>());
+        report.info(format_args!(
+            "{source}: fetching the {} bytes an earlier run did not write, in {} parts over \
+             up to {} connections",
+            plan.missing(state),
+            plan.count(state),
+            plan.connections(),
+        ));
+        dispatcher.prepare(source).await?;
+        let shared = parts::Shared {
+            dispatcher,
+            source,
+            options: &job.options,
+            limits,
+            waits,
+            report,
+        };
+        parts::receive(&shared, None, state, &plan).await?;
+        return finish(source, state, have.max(first), report);
+    }
     let mut observe = |head: &_| report.response(head);
     let resume = state.resume();
     let mut download = dispatcher
@@ -421,12 +447,8 @@ async fn attempt(
     // Sized for the link: one connection first; parts only if it turns out slow and enough
     // is left.
     let splittable = Plan::new(&limits.parallel, &download, state, total).is_some();
-    // Spans a killed run left past the first gap are kept only by parts, at once.
-    let at_once = limits.parallel.probe.is_zero() || !state.arrived.is_empty();
-    let probe = splittable.then(|| match at_once {
-        true => tokio::time::Instant::now(),
-        false => tokio::time::Instant::now() + limits.parallel.probe,
-    });
+    let at_once = limits.parallel.probe.is_zero();
+    let probe = splittable.then(|| tokio::time::Instant::now() + limits.parallel.probe);
     let from = state.verifier.accepted();
     let started = tokio::time::Instant::now();
     if receive(&mut download, state, timeouts, progress, probe, total).await? == Received::All {
@@ -439,7 +461,6 @@ async fn attempt(
     match plan {
         Some(plan) => {
             let why = match at_once {
-                true if !state.arrived.is_empty() => "continuing an earlier run's parts".into(),
                 true => "PTEX_SPLIT_AFTER is 0".to_string(),
                 false => format!("one connection gave {:.1} MB/s", rate / 1e6),
             };
@@ -458,7 +479,7 @@ async fn attempt(
                 waits,
                 report,
             };
-            parts::receive(&shared, download, state, &plan).await?;
+            parts::receive(&shared, Some(download), state, &plan).await?;
         }
         None => {
             receive(&mut download, state, timeouts, progress, None, total).await?;

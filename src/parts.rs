@@ -49,7 +49,7 @@ impl Plan {
     /// A plan for the rest of the transfer in `state`, if splitting it is possible and worth
     /// it: the source serves parts and named the file's version, the size and the sha256 are
     /// known (without them, parts of two versions could pass as one file), and at least the
-    /// configured minimum is left (or spans past the first gap are already there).
+    /// configured minimum is left.
     pub(crate) fn new(
         parallel: &Parallel,
         download: &Download,
@@ -58,12 +58,33 @@ impl Plan {
     ) -> Option<Plan> {
         let total = total?;
         let rest = total.checked_sub(state.verifier.accepted())?;
-        let worth_it =
-            (parallel.connections > 1 && rest >= parallel.min_size) || !state.arrived.is_empty();
-        let tied = state.validator.is_some() && state.verifier.expects_sha256();
-        if !worth_it || !download.splittable() || !tied {
+        let worth_it = parallel.connections > 1 && rest >= parallel.min_size;
+        if !worth_it || !download.splittable() {
             return None;
         }
+        Plan::tied(parallel, state, total)
+    }
+
+    /// A plan for the holes a killed run left in `state`'s file around the spans it wrote
+    /// past its first gap (a source it split once serves parts), if there are such spans.
+    pub(crate) fn continuing(
+        parallel: &Parallel,
+        state: &Transfer,
+        total: Option<u64>,
+    ) -> Option<Plan> {
+        if state.arrived.is_empty() {
+            return None;
+        }
+        Plan::tied(parallel, state, total?)
+    }
+
+    /// A plan for what `state` misses of `total` bytes, if a validator and the expected
+    /// sha256 tie its parts to one version of the file.
+    fn tied(parallel: &Parallel, state: &Transfer, total: u64) -> Option<Plan> {
+        if state.validator.is_none() || !state.verifier.expects_sha256() {
+            return None;
+        }
+        let rest = total.checked_sub(state.verifier.accepted())?;
         let ideal = rest / (parallel.connections as u64 * PARTS_PER_CONNECTION);
         Some(Plan {
             total,
@@ -137,11 +158,11 @@ struct Span {
 }
 
 /// Receives the rest of the file in concurrent parts, `first` (the response that opened
-/// the transfer) serving the first. On return, the verifier has seen every byte before the
+/// the transfer, if any) serving the first. On return, the verifier has seen every byte before the
 /// first gap, `state.arrived` lists the spans written past it, and the note says so.
 pub(crate) async fn receive(
     shared: &Shared<'_>,
-    first: Download,
+    first: Option<Download>,
     state: &mut Transfer,
     plan: &Plan,
 ) -> Result<(), Failure> {
@@ -154,7 +175,7 @@ pub(crate) async fn receive(
 
 async fn fill(
     shared: &Shared<'_>,
-    first: Download,
+    first: Option<Download>,
     state: &mut Transfer,
     plan: &Plan,
     file: &Arc<File>,
@@ -174,7 +195,7 @@ async fn fill(
     };
     let mut running = FuturesUnordered::new();
     if let Some(span) = waiting.pop_front() {
-        running.push(receive_span(shared, &target, &validator, span, Some(first)));
+        running.push(receive_span(shared, &target, &validator, span, first));
     }
     let mut checkpoint = tokio::time::Instant::now();
     let outcome = loop {

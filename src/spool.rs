@@ -141,6 +141,9 @@ impl Spool {
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(None),
                     Err(_) => std::fs::rename(&spool.path, &path)?,
                 }
+                // A note without its file vouches for nothing; read only to set aside
+                // whatever is planted there.
+                let _ = read_note(dir, &note, notices);
                 None
             }
         };
