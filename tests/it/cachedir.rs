@@ -781,3 +781,199 @@ fn a_corrupted_leftover_starts_over_at_once_without_retries() {
     );
     sandbox.assert_no_spool_debris();
 }
+
+/// A 12 MiB file that parts are asked for at once, over three connections.
+fn parts_sandbox() -> Sandbox {
+    let mut sandbox = Sandbox::new();
+    sandbox
+        .env("PTEX_SPLIT_SIZE", "1")
+        .env("PTEX_SPLIT_AFTER", "0")
+        .env("PTEX_CONNECTIONS", "3");
+    sandbox
+}
+
+/// A `206` for `body[first..=last]` of a file of `len` bytes, as version `etag`.
+fn partial(body: &[u8], first: usize, last: usize, etag: &str) -> Reply {
+    Reply::Full {
+        status: 206,
+        headers: vec![
+            (
+                "Content-Range".into(),
+                format!("bytes {first}-{last}/{}", body.len()),
+            ),
+            ("ETag".into(), etag.into()),
+            ("Accept-Ranges".into(), "bytes".into()),
+        ],
+        body: body[first..=last].to_vec(),
+    }
+}
+
+/// The byte range a request asks for.
+fn asked_range(request: &crate::support::server::Request) -> Option<(usize, Option<usize>)> {
+    let spec = request.header("range")?.strip_prefix("bytes=")?;
+    let (first, last) = spec.split_once('-')?;
+    Some((first.parse().ok()?, last.parse().ok()))
+}
+
+#[test]
+fn a_retry_after_storm_in_parts_is_bounded_in_all() {
+    let body = payload(12 * MIB);
+    let served = body.clone();
+    let server = TestServer::start(move |request| match asked_range(request) {
+        None => Reply::ok(served.clone())
+            .with_header("ETag", "\"v1\"")
+            .with_header("Accept-Ranges", "bytes"),
+        Some(_) => Reply::status(503).with_header("Retry-After", "1000"),
+    });
+    let mut sandbox = parts_sandbox();
+    sandbox.env("PTEX_RETRY_MAX_WAIT", "2");
+    let lift = sandbox.manifest(
+        "big.bin",
+        json!(server.url("/big.bin")),
+        Some(body.len() as u64),
+        Some(&sha256_hex(&body)),
+    );
+    let started = Instant::now();
+    let out = run_bounded(
+        &sandbox,
+        &[lift.to_str().unwrap(), "big.bin"],
+        Duration::from_secs(60),
+    );
+    out.assert_failed(&["big.bin", "kept asking to wait", "PTEX_RETRY_MAX_WAIT"]);
+    // At most the 2 s every wait may add up to, plus the transfers themselves.
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn without_a_sha256_a_file_is_never_stitched_from_parts() {
+    let first = payload(12 * MIB);
+    let second: Vec<u8> = first.iter().map(|b| b ^ 0xff).collect();
+    let (whole, parts) = (first.clone(), second.clone());
+    // Every connection but the first gets other bytes under the same validator.
+    let server = TestServer::start(move |request| match asked_range(request) {
+        None => Reply::ok(whole.clone())
+            .with_header("ETag", "\"v1\"")
+            .with_header("Accept-Ranges", "bytes"),
+        Some((start, end)) => partial(&parts, start, end.unwrap_or(parts.len() - 1), "\"v1\""),
+    });
+    let sandbox = parts_sandbox();
+    let size = first.len().to_string();
+    let out = run_bounded(
+        &sandbox,
+        &["--size", &size, &server.url("/big.bin")],
+        Duration::from_secs(60),
+    );
+    out.assert_delivered(&first);
+    assert_eq!(server.request_count(), 1, "{}", out.stderr);
+}
+
+#[test]
+fn a_part_of_another_version_is_rejected_on_sight() {
+    let body = payload(12 * MIB);
+    let other: Vec<u8> = body.iter().map(|b| b ^ 0xff).collect();
+    let (whole, parts) = (body.clone(), other.clone());
+    // The server ignores If-Range: a ranged request gets version "v2".
+    let server = TestServer::start(move |request| match asked_range(request) {
+        None => Reply::ok(whole.clone())
+            .with_header("ETag", "\"v1\"")
+            .with_header("Accept-Ranges", "bytes"),
+        Some((start, end)) => partial(&parts, start, end.unwrap_or(parts.len() - 1), "\"v2\""),
+    });
+    let sandbox = parts_sandbox();
+    let lift = sandbox.manifest(
+        "big.bin",
+        json!(server.url("/big.bin")),
+        Some(body.len() as u64),
+        Some(&sha256_hex(&body)),
+    );
+    let out = run_bounded(
+        &sandbox,
+        &["-v", lift.to_str().unwrap(), "big.bin"],
+        Duration::from_secs(60),
+    );
+    if out.code == Some(0) {
+        out.assert_delivered(&body);
+    } else {
+        out.assert_failed(&["big.bin"]);
+    }
+    assert!(
+        out.stderr
+            .contains("no longer serves parts of the same file"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("sha256 mismatch"), "{}", out.stderr);
+}
+
+#[test]
+fn fifos_named_by_the_environment_never_hang_a_run() {
+    let body = payload(1000);
+    let server = versioned_server(&body);
+    let url = server.url("/f.bin");
+    let sha = sha256_hex(&body);
+    let fifo_dir = tempfile::tempdir().unwrap();
+    let fifo = fifo_dir.path().join("fifo");
+    mkfifo(&fifo);
+    let cases = [
+        ("NETRC", None),
+        ("PTEX_CONFIG", Some("not a regular file")),
+        ("SSL_CERT_FILE", Some("SSL_CERT_FILE")),
+    ];
+    for (name, refused) in cases {
+        let mut sandbox = Sandbox::new();
+        sandbox.env(name, &fifo);
+        let out = run_bounded(&sandbox, &["--sha256", &sha, &url], Duration::from_secs(10));
+        match refused {
+            None => {
+                out.assert_delivered(&body);
+                assert!(out.stderr.contains("not a regular file"), "{}", out.stderr);
+            }
+            Some(word) => out.assert_failed(&[word]),
+        }
+    }
+    // No request was made for the refused ones.
+    assert_eq!(server.request_count(), 1);
+}
+
+#[test]
+fn a_closed_stdout_is_an_error_not_a_success() {
+    let body = payload(1000);
+    let server = versioned_server(&body);
+    let url = server.url("/f.bin");
+    let sandbox = Sandbox::new();
+    let ptex = env!("CARGO_BIN_EXE_ptex");
+    let script = format!("exec '{ptex}' '{url}' >&-");
+    let out = sandbox.wrapped("sh", &["-c", &script]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("stdout"), "{stderr}");
+    assert_eq!(server.request_count(), 0);
+    // Redirected to /dev/null on purpose, it is fine.
+    let script = format!("exec '{ptex}' '{url}' >/dev/null");
+    let out = sandbox.wrapped("sh", &["-c", &script]);
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn a_cache_directory_others_may_write_needs_the_sticky_bit() {
+    use std::os::unix::fs::PermissionsExt;
+    let body = payload(1000);
+    let server = versioned_server(&body);
+    let url = server.url("/f.bin");
+    let sha = sha256_hex(&body);
+    let mut sandbox = Sandbox::new();
+    let shared = sandbox.home().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    sandbox.env("PTEX_CACHE_DIR", &shared);
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = run_bounded(&sandbox, &["--sha256", &sha, &url], Duration::from_secs(10));
+    out.assert_failed(&["refusing the cache directory", "sticky"]);
+    assert_eq!(server.request_count(), 0);
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let out = run_bounded(&sandbox, &["--sha256", &sha, &url], Duration::from_secs(10));
+    out.assert_delivered(&body);
+}
