@@ -251,6 +251,27 @@ fn run_bounded(sandbox: &Sandbox, args: &[&str], limit: Duration) -> Outcome {
     }
 }
 
+/// Waits (10 s at most) until the note of the shared spool for `body` lists `spans`, as a
+/// checkpoint writes it about once a second.
+fn wait_for_note(sandbox: &Sandbox, body: &[u8], spans: &str) {
+    let note = sandbox
+        .cache()
+        .join("spool")
+        .join(format!("{}.ptex-note", sha256_hex(body)));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let text = std::fs::read_to_string(&note).unwrap_or_default();
+        if text.lines().last() == Some(spans) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!(
+        "the note never listed {spans}: {:?}",
+        std::fs::read_to_string(&note)
+    );
+}
+
 fn rand_tag() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::SeqCst)
@@ -497,8 +518,12 @@ fn kill_parts_midway_and_rerun(signal: &str) -> u64 {
         9 * MIB as u64,
         "the first run never got 9 MiB"
     );
-    // Past the next checkpoint (once a second) of the note.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Until the next checkpoint (once a second) of the note.
+    wait_for_note(
+        &sandbox,
+        &body,
+        &format!("0-{MIB},{}-{}", 4 * MIB, 12 * MIB),
+    );
     let killed = Command::new("kill")
         .args([signal, &child.id().to_string()])
         .status()
@@ -559,7 +584,7 @@ fn a_complete_leftover_is_verified_and_used_without_a_request() {
         std::thread::sleep(Duration::from_millis(20));
     }
     // Every byte arrived; the response never ends. A checkpoint later, the run is killed.
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_for_note(&sandbox, &body, &format!("0-{}", body.len()));
     child.kill().unwrap();
     child.wait().unwrap();
     let requests = server.requests();
@@ -682,7 +707,10 @@ fn a_run_in_another_pid_namespace_leaves_a_live_remote_name_file_alone() {
         "{}",
         String::from_utf8_lossy(&second.stderr)
     );
-    assert!(temp.exists(), "the live run's temporary file was removed");
+    let mut first = first;
+    if first.try_wait().unwrap().is_none() {
+        assert!(temp.exists(), "the live run's temporary file was removed");
+    }
     // The first run's transfer stalls until its read timeout, then continues by range, and
     // saves its file from the temporary file the other run left alone.
     let first = first.wait_with_output().unwrap();
@@ -751,7 +779,7 @@ fn a_corrupted_leftover_starts_over_at_once_without_retries() {
     while server.sent() < 50_000 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(1500));
+    wait_for_note(&sandbox, &body, "0-50000");
     child.kill().unwrap();
     child.wait().unwrap();
     let part = sandbox
