@@ -1,9 +1,10 @@
 //! One download for many runs: runs that want the same file (the same sha256) share one
 //! spool file, `<sha256>.ptex-part`, locked by the run filling it. A run that finds it
-//! locked waits for the holder while the holder makes progress, then verifies what the
-//! holder got and uses it, instead of downloading the file again. A holder that makes no
-//! progress (stopped, or backing off) is waited for a bounded time only; one that dies
-//! leaves its bytes for the next run to continue.
+//! locked waits for the holder while the holder writes new bytes, then copies what the
+//! holder got into a file of its own, verifies the copy and uses it, instead of downloading
+//! the file again. A holder that writes nothing (stopped, backing off, or only touching the
+//! file) is waited for a bounded time only, and any holder for a bounded total; one that
+//! dies leaves its bytes, and a note of which are there, for the next run to continue.
 
 use std::collections::BTreeMap;
 use std::path::Path;
