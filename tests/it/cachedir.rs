@@ -1005,3 +1005,41 @@ fn a_cache_directory_others_may_write_needs_the_sticky_bit() {
     let out = run_bounded(&sandbox, &["--sha256", &sha, &url], Duration::from_secs(10));
     out.assert_delivered(&body);
 }
+
+#[test]
+fn a_holder_that_writes_forever_is_waited_for_a_bounded_time_in_all() {
+    let body = payload(100_000);
+    let sha = sha256_hex(&body);
+    let server = versioned_server(&body);
+    let mut sandbox = Sandbox::new();
+    // 60 times 0.2 s in all, however the holder progresses.
+    sandbox.env("PTEX_LOCK_WAIT", "0.2");
+    let lift = sandbox.manifest(
+        "f",
+        json!(server.url("/f")),
+        Some(body.len() as u64),
+        Some(&sha),
+    );
+    let dir = spool_dir(&sandbox);
+    let mut held = std::fs::File::create(dir.join(format!("{sha}.ptex-part"))).unwrap();
+    held.lock().unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            while !done.load(Ordering::SeqCst) {
+                let _ = held.write_all(&[7; 8192]);
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    let out = run_bounded(
+        &sandbox,
+        &["-v", lift.to_str().unwrap(), "f"],
+        Duration::from_secs(40),
+    );
+    done.store(true, Ordering::SeqCst);
+    writer.join().unwrap();
+    out.assert_delivered(&body);
+    assert!(out.stderr.contains("still not done"), "{}", out.stderr);
+}
