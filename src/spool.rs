@@ -479,8 +479,10 @@ fn copy_spans(
             .seek(SeekFrom::Start(start))
             .and_then(|_| new.seek(SeekFrom::Start(start)))
             .and_then(|_| io::copy(&mut (&mut *old).take(end - start), new));
-        match copied {
-            Ok(n) if n > 0 => kept.push((start, start + n)),
+        match (copied, kept.last_mut()) {
+            // Adjacent spans are one: what follows the first bytes must start after a gap.
+            (Ok(n), Some(last)) if n > 0 && last.1 == start => last.1 = start + n,
+            (Ok(n), _) if n > 0 => kept.push((start, start + n)),
             _ => break,
         }
     }
@@ -658,6 +660,18 @@ mod tests {
         assert_eq!(leftover.spans, vec![(0, 5), (7, 11)]);
         assert_eq!(leftover.prefix(), 5);
         assert_eq!(read_all(&mut spool, 11), "hello\0\0part");
+        spool
+            .note("key", "\"v1\"", None, &[(0, 5), (5, 7)])
+            .unwrap();
+        kill(spool);
+        let Claimed { spool, leftover } = Spool::claim(dir.path(), &sha, Some(11), &mut notices)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            leftover.unwrap().spans,
+            vec![(0, 7)],
+            "adjacent spans are one"
+        );
         drop(spool);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         assert!(notices.is_empty(), "{notices:?}");
