@@ -106,7 +106,8 @@ pub async fn fetch(
     let waits = Waits::new(retry);
     for round in 0..=retry.retries {
         if round > 0 {
-            let Some(wait) = waits.take(backoff(retry, round, asked_wait)) else {
+            let wait = backoff(retry, round, asked_wait);
+            let Some(wait) = waits.take(wait, asked_wait.is_some()) else {
                 break;
             };
             report.fallback(format_args!(
@@ -233,9 +234,9 @@ fn random_fraction() -> f64 {
     (spool::random_u64() >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// What one fetch may still spend waiting before tries, across rounds and parts: as much
-/// as the longest single wait (`PTEX_RETRY_MAX_WAIT`), so a server that asks every request
-/// to come back later (`Retry-After`) cannot hold a download for minutes.
+/// What one fetch may still spend waiting because a server asked to (`Retry-After`), across
+/// rounds and parts: as much as the longest single wait (`PTEX_RETRY_MAX_WAIT`), so a
+/// server that asks every request to come back later cannot hold a download for minutes.
 pub(crate) struct Waits {
     left: Cell<Duration>,
 }
@@ -247,10 +248,12 @@ impl Waits {
         }
     }
 
-    /// `wait`, taken from what is left; `None` when it is spent (then no more tries).
-    pub(crate) fn take(&self, wait: Duration) -> Option<Duration> {
-        let left = self.left.get().checked_sub(wait)?;
-        self.left.set(left);
+    /// `wait`, taken from what is left if the server `asked` for it; `None` when that is
+    /// spent (then no more tries).
+    pub(crate) fn take(&self, wait: Duration, asked: bool) -> Option<Duration> {
+        if asked {
+            self.left.set(self.left.get().checked_sub(wait)?);
+        }
         Some(wait)
     }
 }

@@ -392,7 +392,7 @@ async fn fill_span(
 async fn open_span(shared: &Shared<'_>, validator: &str, span: &Span) -> Result<Download, Failure> {
     if span.failures > 0 {
         let wait = backoff(&shared.limits.retry, span.failures, span.wait);
-        let Some(wait) = shared.waits.take(wait) else {
+        let Some(wait) = shared.waits.take(wait, span.wait.is_some()) else {
             return Err(Failure::Source {
                 reason: format!(
                     "it kept asking to wait; gave up after waiting {:.0} s in all \

@@ -43,8 +43,9 @@ pub struct RetryPolicy {
     /// The backoff before the first retry round; it doubles each round, with full jitter
     /// (`PTEX_RETRY_BACKOFF`, seconds, default 1).
     pub backoff: Duration,
-    /// The longest wait between tries, `Retry-After` included, and the most all the waits
-    /// for one file may add up to (`PTEX_RETRY_MAX_WAIT`, seconds, default 30).
+    /// The longest wait between tries, `Retry-After` included, and the most the waits a
+    /// server asks for (`Retry-After`) may add up to for one file (`PTEX_RETRY_MAX_WAIT`,
+    /// seconds, default 30).
     pub max_backoff: Duration,
 }
 
