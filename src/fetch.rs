@@ -4,6 +4,8 @@
 //! with a ranged request guarded by the response's validator; sources never share a spool
 //! file, so bytes of two sources (or two versions of a file) are never mixed.
 
+use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -19,7 +21,7 @@ use crate::progress::Progress;
 use crate::report::Reporter;
 use crate::share::{self, Claim};
 use crate::sniff;
-use crate::spool::{self, Spool};
+use crate::spool::{self, Spans, Spool};
 use crate::verify::{Expected, Sha256Hex, Verified, Verifier, VerifyError};
 
 /// One file to fetch.
@@ -51,6 +53,9 @@ pub(crate) enum Failure {
     },
     /// A local problem (the spool file) that no other source can fix.
     Local(anyhow::Error),
+    /// The bytes continued from an earlier attempt or run did not verify: the transfer was
+    /// emptied, for the same source to start over at once.
+    Resumed(String),
 }
 
 impl From<FetchError> for Failure {
@@ -100,9 +105,13 @@ pub async fn fetch(
     };
     let mut pending: Vec<usize> = (0..total).collect();
     let mut asked_wait = None;
+    let waits = Waits::new(retry);
     for round in 0..=retry.retries {
         if round > 0 {
             let wait = backoff(retry, round, asked_wait);
+            let Some(wait) = waits.take(wait, asked_wait.is_some()) else {
+                break;
+            };
             report.fallback(format_args!(
                 "{}: trying again in {:.1} s (round {} of {})",
                 job.name,
@@ -127,20 +136,32 @@ pub async fn fetch(
                 Some(partial) => partial,
                 None => Transfer::new(job, source, spool_dir, shared.take())?,
             };
-            let (reason, disposition, retry_after) =
-                match attempt(job, source, dispatcher, limits, &mut state, report).await {
-                    Ok(verified) => return Ok((state.spool, verified)),
-                    Err(Failure::Local(err)) => {
-                        return Err(err
-                            .context(format!("Failed to fetch {source}"))
-                            .context(format!("failed to fetch {}", job.name)));
+            let mut outcome =
+                attempt(job, source, dispatcher, limits, &waits, &mut state, report).await;
+            if let Err(Failure::Resumed(reason)) = &outcome {
+                // Whatever the retry budget: what failed was the leftover, not the source.
+                report.fallback(format_args!("{}: {reason}", job.name));
+                outcome = match state.restart(job) {
+                    Ok(()) => {
+                        attempt(job, source, dispatcher, limits, &waits, &mut state, report).await
                     }
-                    Err(Failure::Source {
-                        reason,
-                        disposition,
-                        retry_after,
-                    }) => (reason, disposition, retry_after),
+                    Err(failure) => Err(failure),
                 };
+            }
+            let (reason, disposition, retry_after) = match outcome {
+                Ok(verified) => return Ok((state.spool, verified)),
+                Err(Failure::Local(err)) => {
+                    return Err(err
+                        .context(format!("Failed to fetch {source}"))
+                        .context(format!("failed to fetch {}", job.name)));
+                }
+                Err(Failure::Resumed(reason)) => (reason, Disposition::NextSource, None),
+                Err(Failure::Source {
+                    reason,
+                    disposition,
+                    retry_after,
+                }) => (reason, disposition, retry_after),
+            };
             // What arrived may be continued by a retry of this same source only; otherwise a
             // shared spool is emptied for the next source.
             if disposition == Disposition::Retry && state.resumable() {
@@ -220,10 +241,31 @@ pub(crate) fn backoff(retry: &RetryPolicy, round: u32, asked: Option<Duration>) 
 
 /// A number in [0, 1), random enough for jitter.
 fn random_fraction() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u32(std::process::id());
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+    (spool::random_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// What one fetch may still spend waiting because a server asked to (`Retry-After`), across
+/// rounds and parts: as much as the longest single wait (`PTEX_RETRY_MAX_WAIT`), so a
+/// server that asks every request to come back later cannot hold a download for minutes.
+pub(crate) struct Waits {
+    left: Cell<Duration>,
+}
+
+impl Waits {
+    fn new(retry: &RetryPolicy) -> Waits {
+        Waits {
+            left: Cell::new(retry.max_backoff),
+        }
+    }
+
+    /// `wait`, taken from what is left if the server `asked` for it; `None` when that is
+    /// spent (then no more tries).
+    pub(crate) fn take(&self, wait: Duration, asked: bool) -> Option<Duration> {
+        if asked {
+            self.left.set(self.left.get().checked_sub(wait)?);
+        }
+        Some(wait)
+    }
 }
 
 /// How often a slow transfer's bytes go to the spool file (and, while concurrent parts fill
@@ -241,6 +283,11 @@ pub(crate) struct Transfer {
     /// The source answered a part with something else (the whole file, another range):
     /// its ranges cannot be trusted, so the rest comes over one connection.
     pub(crate) one_connection: bool,
+    /// Spans of the same version already in the spool file past the first gap (start ->
+    /// end): concurrent parts wrote them, in this run or a killed one.
+    pub(crate) arrived: BTreeMap<u64, u64>,
+    /// The source's [`source_key`], for the note.
+    pub(crate) key: String,
 }
 
 impl Transfer {
@@ -274,7 +321,22 @@ impl Transfer {
             validator: None,
             content_type: None,
             one_connection: false,
+            arrived: BTreeMap::new(),
+            key: source_key(source),
         })
+    }
+
+    /// The spans of the file on disk: the verified first bytes, and what arrived past them.
+    pub(crate) fn spans(&self) -> Spans {
+        spans(self.verifier.accepted(), &self.arrived)
+    }
+
+    /// Notes what is on disk, for a later run to continue if this one is killed; best
+    /// effort (a run that cannot note only loses the chance to be continued).
+    pub(crate) fn note(&self, total: Option<u64>) {
+        if let Some(validator) = &self.validator {
+            let _ = self.spool.note(&self.key, validator, total, &self.spans());
+        }
     }
 
     /// Whether a ranged request could continue this transfer.
@@ -296,6 +358,7 @@ impl Transfer {
     fn restart(&mut self, job: &Job) -> Result<(), Failure> {
         self.spool.reset().map_err(|e| self.spool_error(e))?;
         self.verifier = Verifier::new(job.expected.clone());
+        self.arrived.clear();
         Ok(())
     }
 
@@ -349,21 +412,111 @@ impl Transfer {
     }
 }
 
+/// The spans `0..prefix` and `arrived` (those past `prefix`), merged.
+pub(crate) fn spans(prefix: u64, arrived: &BTreeMap<u64, u64>) -> Spans {
+    let mut spans: Spans = Vec::new();
+    if prefix > 0 {
+        spans.push((0, prefix));
+    }
+    for (&start, &end) in arrived.range(prefix..) {
+        match spans.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => spans.push((start, end)),
+        }
+    }
+    spans
+}
+
+/// Receives `plan`'s parts into `state`. A source that answers parts badly (the whole
+/// file, another range, another version) is asked once more for what is left with one plain
+/// request, as curl would make, instead of parts.
+async fn receive_parts(
+    shared: &parts::Shared<'_>,
+    first: Option<Download>,
+    state: &mut Transfer,
+    plan: &Plan,
+) -> Result<(), Failure> {
+    let received = parts::receive(shared, first, state, plan).await;
+    if !shared.ranges_broken.get() {
+        return received;
+    }
+    state.one_connection = true;
+    let reason = match received {
+        Err(Failure::Source { reason, .. }) => reason,
+        _ => "the source answered a part badly".to_string(),
+    };
+    Err(Failure::Source {
+        reason: format!("{reason}; going on over one connection"),
+        disposition: Disposition::Retry,
+        retry_after: None,
+    })
+}
+
 /// One try of one source, from where `state` left off (or the start) to the verdict.
 async fn attempt(
     job: &Job,
     source: &Source,
     dispatcher: &mut Dispatcher,
     limits: &Limits,
+    waits: &Waits,
     state: &mut Transfer,
     report: &Reporter,
 ) -> Result<Verified, Failure> {
+    // Every byte is already here (a run killed after its last one): nothing to ask for.
+    let have = state.verifier.accepted();
+    if have > 0 && job.expected.size == Some(have) {
+        return finish(job, source, state, have, report);
+    }
+    // Spans a killed run left past the first gap: only the holes around them are asked for,
+    // each with a ranged request of its own guarded by the noted validator.
+    if let Some(plan) = Plan::continuing(&limits.parallel, state, job.expected.size) {
+        let first = state.arrived.keys().next().copied().unwrap_or(have);
+        let progress = report.progress();
+        progress.start(job.expected.size);
+        progress.advance(have + state.arrived.iter().map(|(s, e)| e - s).sum::<u64>());
+        report.info(format_args!(
+            "{source}: fetching the {} bytes an earlier run did not write, in {} parts over \
+             up to {} connections",
+            plan.missing(state),
+            plan.count(state),
+            plan.connections(),
+        ));
+        dispatcher.prepare(source).await?;
+        let shared = parts::Shared {
+            dispatcher,
+            source,
+            options: &job.options,
+            limits,
+            waits,
+            report,
+            ranges_broken: std::cell::Cell::new(false),
+        };
+        receive_parts(&shared, None, state, &plan).await?;
+        return finish(job, source, state, have.max(first), report);
+    }
     let mut observe = |head: &_| report.response(head);
     let resume = state.resume();
     let mut download = dispatcher
         .open(source, &job.options, resume.as_ref(), &mut observe)
         .await?;
     let offset = match download.starts_at() {
+        // A part of another version than the one asked for (a server that ignores
+        // `If-Range`): nothing of it joins the bytes already here.
+        Some(_)
+            if resume
+                .as_ref()
+                .is_some_and(|part| download.validator().is_some_and(|v| v != part.validator)) =>
+        {
+            state.restart(job)?;
+            state.validator = None;
+            return Err(Failure::Source {
+                reason: "the source sent part of another version of the file than the one \
+                         asked for (its validator changed)"
+                    .to_string(),
+                disposition: Disposition::Retry,
+                retry_after: None,
+            });
+        }
         Some(offset) => {
             report.info(format_args!("{source}: resuming at byte {offset}"));
             offset
@@ -376,10 +529,6 @@ async fn attempt(
         }
     };
     state.validator = download.validator().map(str::to_string);
-    if let Some(validator) = &state.validator {
-        // Lets a later run continue these bytes if this one is killed; best effort.
-        let _ = state.spool.note(&source_key(source), validator, None);
-    }
     let declared = download.content_length().map(|rest| offset + rest);
     state.content_type = download.content_type().map(str::to_string);
     state
@@ -391,6 +540,8 @@ async fn attempt(
         .check_declared_sha256(download.declared_sha256())
         .map_err(|e| state.early_mismatch(e))?;
     let total = job.expected.size.or(declared);
+    // Lets a later run continue these bytes if this one is killed.
+    state.note(total);
     let progress = report.progress();
     progress.start(total);
     progress.advance(offset);
@@ -398,15 +549,15 @@ async fn attempt(
     // Sized for the link: one connection first; parts only if it turns out slow and enough
     // is left.
     let splittable = Plan::new(&limits.parallel, &download, state, total).is_some();
+    let at_once = limits.parallel.probe.is_zero();
     let probe = splittable.then(|| tokio::time::Instant::now() + limits.parallel.probe);
     let from = state.verifier.accepted();
     let started = tokio::time::Instant::now();
-    if receive(&mut download, state, timeouts, progress, probe).await? == Received::All {
+    if receive(&mut download, state, timeouts, progress, probe, total).await? == Received::All {
         return finish(job, source, state, offset, report);
     }
     let seconds = started.elapsed().as_secs_f64().max(1e-6);
     let rate = (state.verifier.accepted() - from) as f64 / seconds;
-    let at_once = limits.parallel.probe.is_zero();
     let plan = Plan::new(&limits.parallel, &download, state, total)
         .filter(|_| at_once || rate < FAST_CONNECTION);
     match plan {
@@ -418,8 +569,8 @@ async fn attempt(
             report.info(format_args!(
                 "{source}: fetching the last {} bytes in {} parts over up to {} connections \
                  ({why})",
-                plan.total() - state.verifier.accepted(),
-                plan.count(state.verifier.accepted()),
+                plan.missing(state),
+                plan.count(state),
                 plan.connections(),
             ));
             let shared = parts::Shared {
@@ -427,27 +578,14 @@ async fn attempt(
                 source,
                 options: &job.options,
                 limits,
+                waits,
                 report,
                 ranges_broken: std::cell::Cell::new(false),
             };
-            let received = parts::receive(&shared, download, state, &plan).await;
-            if shared.ranges_broken.get() {
-                // One plain request for what is left, as curl would make, instead of parts.
-                state.one_connection = true;
-                let reason = match received {
-                    Err(Failure::Source { reason, .. }) => reason,
-                    _ => "the source answered a part badly".to_string(),
-                };
-                return Err(Failure::Source {
-                    reason: format!("{reason}; going on over one connection"),
-                    disposition: Disposition::Retry,
-                    retry_after: None,
-                });
-            }
-            received?;
+            receive_parts(&shared, Some(download), state, &plan).await?;
         }
         None => {
-            receive(&mut download, state, timeouts, progress, None).await?;
+            receive(&mut download, state, timeouts, progress, None, total).await?;
         }
     }
     finish(job, source, state, offset, report)
@@ -470,11 +608,9 @@ fn finish(
         // spool file): try this source once more from the first byte before judging it.
         Err(err) if offset > 0 => {
             state.validator = None;
-            return Err(Failure::Source {
-                reason: format!("{err} (after resuming at byte {offset}; starting over)"),
-                disposition: Disposition::Retry,
-                retry_after: None,
-            });
+            return Err(Failure::Resumed(format!(
+                "{err} (after resuming at byte {offset}; starting over)"
+            )));
         }
         Err(err) => return Err(state.late_mismatch(err, length)),
     };
@@ -517,8 +653,13 @@ async fn receive(
     timeouts: &Timeouts,
     progress: &Progress,
     until: Option<tokio::time::Instant>,
+    total: Option<u64>,
 ) -> Result<Received, Failure> {
     let file = state.spool.handle().map_err(|e| state.spool_error(e))?;
+    // In order from here on: what arrived past this point is written again.
+    let at = state.verifier.accepted();
+    state.arrived.retain(|&start, _| start > at);
+    state.spool.seek(at).map_err(|e| state.spool_error(e))?;
     let mut floor = SpeedFloor::new(timeouts);
     let mut buffer = Vec::with_capacity(SPOOL_BUFFER);
     let mut checkpoint = tokio::time::Instant::now();
@@ -526,7 +667,23 @@ async fn receive(
         if until.is_some_and(|until| tokio::time::Instant::now() >= until) {
             break Ok(Received::Paused);
         }
-        let chunk = match download.chunk().await {
+        // The same read, woken about once a second: a transfer that waits (a stall, or a
+        // response that never ends after its last byte) still notes what it has.
+        let next = {
+            let mut chunk = std::pin::pin!(download.chunk());
+            loop {
+                let wake = checkpoint + CHECKPOINT_EVERY;
+                match tokio::time::timeout_at(wake, chunk.as_mut()).await {
+                    Ok(next) => break next,
+                    Err(_) => {
+                        spool_buffer(state, &file, &mut buffer)?;
+                        state.note(total);
+                        checkpoint = tokio::time::Instant::now();
+                    }
+                }
+            }
+        };
+        let chunk = match next {
             Ok(Some(chunk)) => chunk,
             Ok(None) => break Ok(Received::All),
             Err(err) => break Err(err.into()),
@@ -542,6 +699,7 @@ async fn receive(
         // continue if this one is killed.
         if checkpoint.elapsed() >= CHECKPOINT_EVERY {
             spool_buffer(state, &file, &mut buffer)?;
+            state.note(total);
             checkpoint = tokio::time::Instant::now();
         }
     };

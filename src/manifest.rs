@@ -66,14 +66,23 @@ pub fn urls(json: &Value, name: &str) -> anyhow::Result<Option<Vec<String>>> {
 /// The size and sha256 the `scie.lift.files[]` entry named `name` gives, as far as it gives
 /// them; a value of the wrong form is an error.
 pub fn expected(json: &Value, name: &str) -> anyhow::Result<Expected> {
-    let file = json
-        .pointer("/scie/lift/files")
-        .and_then(Value::as_array)
-        .and_then(|files| {
-            files
-                .iter()
-                .find(|f| f.get("name").and_then(Value::as_str) == Some(name))
-        });
+    // A `files` that is there but not a list is a broken manifest, not a silent one: read
+    // as silent, it would fetch the file unverified.
+    let files = match json.pointer("/scie/lift/files") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(files)) => Some(files),
+        Some(other) => {
+            return Err(anyhow!(
+                "its `scie.lift.files` must be a list of files, got {}",
+                kind(other)
+            ));
+        }
+    };
+    let file = files.and_then(|files| {
+        files
+            .iter()
+            .find(|f| f.get("name").and_then(Value::as_str) == Some(name))
+    });
     let size = match file.and_then(|f| f.get("size")) {
         None | Some(Value::Null) => None,
         Some(size) => Some(
@@ -89,6 +98,18 @@ pub fn expected(json: &Value, name: &str) -> anyhow::Result<Expected> {
         Some(other) => return Err(anyhow!("its hash must be a string, got {other}")),
     };
     Ok(Expected { size, sha256 })
+}
+
+/// What kind of JSON value `value` is, for messages.
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
 }
 
 #[cfg(test)]

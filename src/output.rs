@@ -2,17 +2,22 @@
 //! `ptex-publish`'s reports (JSON to paste, the `check` table).
 #![allow(clippy::print_stdout)]
 
-use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 
 use anyhow::anyhow;
 
-/// Copies verified bytes from `file` (positioned at its start) to stdout.
-pub fn emit(file: &mut File) -> anyhow::Result<u64> {
+/// Copies the `size` verified bytes `bytes` yields (no more: it is cut there) to stdout.
+pub fn emit(bytes: &mut impl Read, size: u64) -> anyhow::Result<u64> {
     let mut stdout = io::stdout().lock();
-    let copied = io::copy(file, &mut stdout)
+    let copied = io::copy(&mut bytes.take(size), &mut stdout)
         .and_then(|n| stdout.flush().map(|()| n))
         .map_err(|e| anyhow!("error writing stdout: {e}"))?;
+    if copied != size {
+        // Only if the spool file shrank under us: stdout is short, and the exit code says so.
+        return Err(anyhow!(
+            "the spool file lost bytes after verification: {copied} of {size} written"
+        ));
+    }
     Ok(copied)
 }
 

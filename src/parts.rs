@@ -3,7 +3,9 @@
 //! validator (so every part comes from the same version of the file), written into the
 //! spool file at its offset as it arrives, and handed to the verifier, in order, as soon as
 //! every byte before it is there. A part that breaks off is asked for again from where it
-//! stopped; the bytes before the first gap are what a later attempt (or run) continues.
+//! stopped. About once a second the note of the spool file records every span written, so a
+//! later attempt (or run) fetches only the holes. A file is split only when its expected
+//! sha256 and a validator tie every part to one version of it.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
@@ -19,7 +21,7 @@ use ptex_config::Parallel;
 use ptex_schemes::{Dispatcher, Disposition, Download, FetchError, Part, RequestOptions, Source};
 
 use crate::fetch::{
-    CHECKPOINT_EVERY, Failure, Limits, SpeedFloor, Transfer, backoff, gather, source_key,
+    CHECKPOINT_EVERY, Failure, Limits, SpeedFloor, Transfer, Waits, backoff, gather, spans,
 };
 use crate::report::Reporter;
 use crate::verify::Verifier;
@@ -45,8 +47,9 @@ pub(crate) struct Plan {
 
 impl Plan {
     /// A plan for the rest of the transfer in `state`, if splitting it is possible and worth
-    /// it: the source serves parts and named the file's version, the size is known, and at
-    /// least the configured minimum is left.
+    /// it: the source serves parts and named the file's version, the size and the sha256 are
+    /// known (without them, parts of two versions could pass as one file), and at least the
+    /// configured minimum is left.
     pub(crate) fn new(
         parallel: &Parallel,
         download: &Download,
@@ -56,10 +59,32 @@ impl Plan {
         let total = total?;
         let rest = total.checked_sub(state.verifier.accepted())?;
         let worth_it = parallel.connections > 1 && rest >= parallel.min_size;
-        if !worth_it || !download.splittable() || state.validator.is_none() || state.one_connection
-        {
+        if !worth_it || !download.splittable() || state.one_connection {
             return None;
         }
+        Plan::tied(parallel, state, total)
+    }
+
+    /// A plan for the holes a killed run left in `state`'s file around the spans it wrote
+    /// past its first gap (a source it split once serves parts), if there are such spans.
+    pub(crate) fn continuing(
+        parallel: &Parallel,
+        state: &Transfer,
+        total: Option<u64>,
+    ) -> Option<Plan> {
+        if state.arrived.is_empty() {
+            return None;
+        }
+        Plan::tied(parallel, state, total?)
+    }
+
+    /// A plan for what `state` misses of `total` bytes, if a validator and the expected
+    /// sha256 tie its parts to one version of the file.
+    fn tied(parallel: &Parallel, state: &Transfer, total: u64) -> Option<Plan> {
+        if state.validator.is_none() || !state.verifier.expects_sha256() {
+            return None;
+        }
+        let rest = total.checked_sub(state.verifier.accepted())?;
         let ideal = rest / (parallel.connections as u64 * PARTS_PER_CONNECTION);
         Some(Plan {
             total,
@@ -68,29 +93,46 @@ impl Plan {
         })
     }
 
-    /// The file's size.
-    pub(crate) fn total(&self) -> u64 {
-        self.total
-    }
-
     /// Connections used at most.
     pub(crate) fn connections(&self) -> usize {
         self.connections
     }
 
-    /// How many parts the bytes from `offset` on are cut into.
-    pub(crate) fn count(&self, offset: u64) -> u64 {
-        (self.total - offset).div_ceil(self.part_size)
+    /// How many bytes `state` still misses.
+    pub(crate) fn missing(&self, state: &Transfer) -> u64 {
+        self.spans(state).iter().map(|s| s.end - s.start).sum()
     }
 
-    fn spans(&self, offset: u64) -> VecDeque<Span> {
-        (offset..self.total)
-            .step_by(self.part_size as usize)
-            .map(|start| Span {
-                start,
-                end: (start + self.part_size).min(self.total),
-                failures: 0,
-                wait: None,
+    /// How many parts the bytes `state` misses are cut into.
+    pub(crate) fn count(&self, state: &Transfer) -> usize {
+        self.spans(state).len()
+    }
+
+    /// The holes in `state`'s file (from its first gap on, around what arrived past it), cut
+    /// into parts.
+    fn spans(&self, state: &Transfer) -> VecDeque<Span> {
+        let mut holes = Vec::new();
+        let mut at = state.verifier.accepted();
+        for (&start, &end) in state.arrived.range(at..) {
+            if start > at {
+                holes.push((at, start.min(self.total)));
+            }
+            at = at.max(end);
+        }
+        if at < self.total {
+            holes.push((at, self.total));
+        }
+        holes
+            .into_iter()
+            .flat_map(|(from, to)| {
+                (from..to)
+                    .step_by(self.part_size as usize)
+                    .map(move |start| Span {
+                        start,
+                        end: (start + self.part_size).min(to),
+                        failures: 0,
+                        wait: None,
+                    })
             })
             .collect()
     }
@@ -102,6 +144,7 @@ pub(crate) struct Shared<'a> {
     pub(crate) source: &'a Source,
     pub(crate) options: &'a RequestOptions,
     pub(crate) limits: &'a Limits,
+    pub(crate) waits: &'a Waits,
     pub(crate) report: &'a Reporter,
     /// Set when the source answered a part with something else: no part is asked again.
     pub(crate) ranges_broken: std::cell::Cell<bool>,
@@ -117,43 +160,35 @@ struct Span {
 }
 
 /// Receives the rest of the file in concurrent parts, `first` (the response that opened
-/// the transfer) serving the first. On return, the spool file holds exactly the bytes the
-/// verifier has seen: all of them, or those before the first gap when a part failed.
+/// the transfer, if any) serving the first. On return, the verifier has seen every byte before the
+/// first gap, `state.arrived` lists the spans written past it, and the note says so.
 pub(crate) async fn receive(
     shared: &Shared<'_>,
-    first: Download,
+    first: Option<Download>,
     state: &mut Transfer,
     plan: &Plan,
 ) -> Result<(), Failure> {
     let file = state.spool.handle().map_err(|e| state.spool_error(e))?;
     let result = fill(shared, first, state, plan, &file).await;
     drop(file);
-    if let Err(e) = state.spool.truncate(state.verifier.accepted()) {
-        return Err(state.spool_error(e));
-    }
-    if let Some(validator) = &state.validator {
-        let _ = state
-            .spool
-            .note(&source_key(shared.source), validator, None);
-    }
+    state.note(Some(plan.total));
     result
 }
 
 async fn fill(
     shared: &Shared<'_>,
-    first: Download,
+    first: Option<Download>,
     state: &mut Transfer,
     plan: &Plan,
     file: &Arc<File>,
 ) -> Result<(), Failure> {
     let validator = state.validator.clone().unwrap_or_default();
-    let key = source_key(shared.source);
     let path = state.spool.path().to_path_buf();
-    let mut waiting = plan.spans(state.verifier.accepted());
+    let mut waiting = plan.spans(state);
     let ledger = RefCell::new(Ledger {
         verifier: &mut state.verifier,
         file: file.clone(),
-        arrived: BTreeMap::new(),
+        arrived: std::mem::take(&mut state.arrived),
     });
     let target = Target {
         file,
@@ -162,29 +197,44 @@ async fn fill(
     };
     let mut running = FuturesUnordered::new();
     if let Some(span) = waiting.pop_front() {
-        running.push(receive_span(shared, &target, &validator, span, Some(first)));
+        running.push(receive_span(shared, &target, &validator, span, first));
     }
     let mut checkpoint = tokio::time::Instant::now();
-    loop {
+    let outcome = loop {
         while running.len() < plan.connections
             && let Some(span) = waiting.pop_front()
         {
             running.push(receive_span(shared, &target, &validator, span, None));
         }
-        let Some((span, received, result)) = running.next().await else {
-            break;
-        };
-        if let Err(failure) = result {
-            waiting.push_front(again(shared, failure, &span, received)?);
-        }
-        // About once a second, a later run learns how much it could continue.
+        // About once a second, whether or not a part ends, a later run learns every span
+        // it could keep: the note never vouches for a byte not yet written.
+        let next = tokio::time::timeout_at(checkpoint + CHECKPOINT_EVERY, running.next()).await;
         if checkpoint.elapsed() >= CHECKPOINT_EVERY {
-            let good = ledger.borrow().verifier.accepted();
-            let _ = state.spool.note(&key, &validator, Some(good));
+            let ledger = ledger.borrow();
+            let written = spans(ledger.verifier.accepted(), &ledger.arrived);
+            let _ = state
+                .spool
+                .note(&state.key, &validator, Some(plan.total), &written);
             checkpoint = tokio::time::Instant::now();
         }
-    }
+        let Ok(next) = next else {
+            continue;
+        };
+        let Some((span, received, result)) = next else {
+            break Ok(());
+        };
+        if let Err(failure) = result
+            && let Err(failure) = again(shared, failure, &span, received).map(|span| {
+                waiting.push_front(span);
+            })
+        {
+            break Err(failure);
+        }
+    };
     drop(running);
+    let Ledger { arrived, .. } = ledger.into_inner();
+    state.arrived = arrived;
+    outcome?;
     match state.verifier.accepted() {
         got if got == plan.total => Ok(()),
         got => Err(Failure::Local(anyhow::anyhow!(
@@ -344,6 +394,17 @@ async fn fill_span(
 async fn open_span(shared: &Shared<'_>, validator: &str, span: &Span) -> Result<Download, Failure> {
     if span.failures > 0 {
         let wait = backoff(&shared.limits.retry, span.failures, span.wait);
+        let Some(wait) = shared.waits.take(wait, span.wait.is_some()) else {
+            return Err(Failure::Source {
+                reason: format!(
+                    "it kept asking to wait; gave up after waiting {:.0} s in all \
+                     (PTEX_RETRY_MAX_WAIT)",
+                    shared.limits.retry.max_backoff.as_secs_f64()
+                ),
+                disposition: Disposition::NextSource,
+                retry_after: None,
+            });
+        };
         tokio::time::sleep(wait).await;
     }
     let part = Part {
@@ -361,12 +422,14 @@ async fn open_span(shared: &Shared<'_>, validator: &str, span: &Span) -> Result<
                 || download
                     .content_length()
                     .is_some_and(|n| n != span.end - span.start)
+                || download.validator().is_some_and(|v| v != validator)
         }
         Err(e) => matches!(e.innermost(), FetchError::WrongPart),
     };
     if broken {
         // Not asked again: a load balancer whose nodes name the file differently answers
-        // every part with the whole file, as If-Range tells it to.
+        // every part with the whole file, as If-Range tells it to; a file that changed is
+        // read again over one connection too.
         shared.ranges_broken.set(true);
         return Err(Failure::Source {
             reason: "the source no longer serves parts of the same file (it changed, or \

@@ -14,13 +14,14 @@ use crate::cache::{self, Caches, Looked};
 use crate::cli::Cli;
 use crate::fetch::{self, Job, Limits};
 use crate::manifest;
+use crate::os::untrusted;
 use crate::output;
 use crate::progress::Progress;
 use crate::report::{self, Reporter};
 use crate::scie;
 use crate::space;
 use crate::spool::safe_file_name;
-use crate::verify::{Expected, Sha256Hex};
+use crate::verify::{Expected, Sha256Hex, Verified};
 
 /// What the command line asks for, before mirrors and filters apply.
 struct Request {
@@ -122,12 +123,21 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         ));
     }
 
+    if !cli.remote_name && untrusted::stdout_was_closed() {
+        bail!(
+            "cannot fetch {}: error writing stdout: it was closed when ptex started",
+            request.name
+        );
+    }
     let (spool_dir, out_file) = if cli.remote_name {
         let name = safe_file_name(&request.remote_name)
             .map_err(|e| anyhow!("cannot save {} with -O: {e}", request.context))?;
         (PathBuf::from("."), Some(PathBuf::from(name)))
     } else {
-        (settings.cache_dir.join("spool"), None)
+        let spool_dir = settings.cache_dir.join("spool");
+        trusted_cache_dir(&settings.cache_dir, &spool_dir)
+            .with_context(|| format!("cannot fetch {}", request.name))?;
+        (spool_dir, None)
     };
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -158,7 +168,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     });
     report.progress().clear();
     let outcome = (|| {
-        let handed_on = fetched.and_then(|(spool, _verified)| hand_on(spool, out_file, &job.name));
+        let handed_on =
+            fetched.and_then(|(spool, verified)| hand_on(spool, verified, out_file, &job.name));
         let bytes = match handed_on {
             Ok(bytes) => bytes,
             Err(err) => {
@@ -195,28 +206,51 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 /// goes on while ptex fills caches). Returns the bytes again, for filling caches.
 fn hand_on(
     mut spool: crate::spool::Spool,
+    verified: Verified,
     out_file: Option<PathBuf>,
     name: &str,
 ) -> anyhow::Result<Option<std::fs::File>> {
+    // A handle on this run's own file, taken before the bytes leave it, so that a fill
+    // uploads exactly what was verified (never a file found at the `-O` path afterwards).
+    let again = spool
+        .verified(verified.size)
+        .ok()
+        .and_then(|bytes| bytes.get_ref().try_clone().ok());
     match out_file {
         Some(path) => {
             spool
                 .persist(&path)
                 .with_context(|| format!("cannot save {name} as {}", path.display()))?;
-            Ok(std::fs::File::open(&path).ok())
+            Ok(again)
         }
         None => {
             let path = spool.path().display().to_string();
             // Best effort: other runs waiting for this file may take it now.
             let _ = spool.release();
-            let reader = spool
-                .reader()
+            // Exactly the verified bytes, from this run's own file.
+            let mut bytes = spool
+                .verified(verified.size)
                 .with_context(|| format!("cannot read back spool file {path}"))?;
-            output::emit(reader)?;
+            output::emit(&mut bytes, verified.size)?;
             output::close();
-            Ok(spool.reader().ok().and_then(|file| file.try_clone().ok()))
+            Ok(again)
         }
     }
+}
+
+/// Creates the cache and spool directories if missing (private to this user), and refuses
+/// them when other users could rename this run's files in them and plant their own.
+fn trusted_cache_dir(cache_dir: &Path, spool_dir: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    untrusted::private_dirs(&mut builder);
+    builder
+        .create(spool_dir)
+        .with_context(|| format!("cannot create the cache directory {}", spool_dir.display()))?;
+    for dir in [cache_dir, spool_dir] {
+        untrusted::check_dir(dir).map_err(|why| anyhow!("refusing the cache directory {why}"))?;
+    }
+    Ok(())
 }
 
 /// Binding mode: the file's URLs and expectations come from the lift manifest. When it

@@ -1,10 +1,12 @@
 //! One download for many runs: runs that want the same file (the same sha256) share one
 //! spool file, `<sha256>.ptex-part`, locked by the run filling it. A run that finds it
-//! locked waits for the holder while the holder makes progress, then verifies what the
-//! holder got and uses it, instead of downloading the file again. A holder that makes no
-//! progress (stopped, or backing off) is waited for a bounded time only; one that dies
-//! leaves its bytes for the next run to continue.
+//! locked waits for the holder while the holder writes new bytes, then copies what the
+//! holder got into a file of its own, verifies the copy and uses it, instead of downloading
+//! the file again. A holder that writes nothing (stopped, backing off, or only touching the
+//! file) is waited for a bounded time only, and any holder for a bounded total; one that
+//! dies leaves its bytes, and a note of which are there, for the next run to continue.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -12,7 +14,7 @@ use ptex_config::Timeouts;
 
 use crate::fetch::{Job, Transfer, source_key};
 use crate::report::Reporter;
-use crate::spool::{Leftover, Spool, Watch};
+use crate::spool::{Claimed, Leftover, Spool, Watch};
 use crate::verify::{Verified, Verifier};
 
 /// How often a waiting run looks at the holder's progress.
@@ -22,20 +24,26 @@ const WATCH_EVERY: Duration = Duration::from_millis(50);
 /// file, it continues what that holder left.
 const CLAIMS: usize = 2;
 
+/// However much progress the holder makes, a run waits for it at most this many times
+/// `PTEX_LOCK_WAIT` in all: a holder that only pretends to progress blocks no one forever.
+const WAIT_LIMIT: u32 = 60;
+
 /// What the shared spool gives this run.
 pub enum Claim {
     /// This run holds the shared spool, to fill from the first byte; `None` when it holds
     /// none (no sha256 is known, another run holds it, or the bytes an earlier run left went
     /// into that source's partial transfer).
     Held(Option<Spool>),
-    /// Another run fetched the file, and its bytes verified here.
+    /// Another run fetched the file (or an earlier run left all of it), and its bytes
+    /// verified here, in this run's own file.
     Done(Spool, Verified),
 }
 
 /// Claims the spool shared by runs that want the same sha256 (only when the sha256 is
 /// known). Bytes an earlier, killed run left there from one of this job's sources become
-/// that source's partial transfer in `partials`, once they re-verify as a prefix; anything
-/// else is discarded. While another run holds the spool and makes progress, waits for it.
+/// that source's partial transfer in `partials`, once the first of them re-verify as a
+/// prefix; anything else is discarded. While another run holds the spool and makes
+/// progress, waits for it.
 pub async fn claim(
     job: &Job,
     spool_dir: &Path,
@@ -48,51 +56,77 @@ pub async fn claim(
     };
     let sha256 = sha256.to_string();
     for _ in 0..CLAIMS {
-        match Spool::claim(spool_dir, &sha256) {
-            Ok(Some((spool, leftover))) => {
-                return Claim::Held(adopt(job, spool, leftover, partials, report));
+        let mut notices = Vec::new();
+        let claimed = Spool::claim(spool_dir, &sha256, job.expected.size, &mut notices);
+        for notice in notices {
+            report.info(format_args!("{}: {notice}", job.name));
+        }
+        match claimed {
+            Ok(Some(Claimed { spool, leftover })) => {
+                return adopt(job, spool, leftover, partials, report);
             }
             Ok(None) => {}
             Err(_) => return Claim::Held(None),
         }
-        // None: gone already, the holder just finished or failed.
-        if let Some(watch) = Watch::open(spool_dir, &sha256) {
-            match wait(job, watch, timeouts, report).await {
-                Waited::Done(spool, verified) => return Claim::Done(spool, verified),
-                Waited::GaveUp => return Claim::Held(None),
-                Waited::Released => {}
-            }
+        // None: gone already, the holder just finished or failed, or not a file to trust.
+        let Some(watch) = Watch::open(spool_dir, &sha256) else {
+            return Claim::Held(None);
+        };
+        match wait(job, watch, spool_dir, timeouts, report).await {
+            Waited::Done(spool, verified) => return Claim::Done(spool, verified),
+            Waited::GaveUp => return Claim::Held(None),
+            Waited::Released => {}
         }
     }
     Claim::Held(None)
 }
 
-/// The shared spool just claimed, with what an earlier run left in it made into the
-/// partial transfer of the source it came from (then `None` is returned: the spool went
-/// there), or emptied.
+/// The shared spool just claimed, with what an earlier run left in it: the whole file,
+/// verified (then done); or the partial transfer of the source it came from (then the spool
+/// went there); or nothing, the spool emptied.
 fn adopt(
     job: &Job,
     mut spool: Spool,
     leftover: Option<Leftover>,
     partials: &mut [Option<Transfer>],
     report: &Reporter,
-) -> Option<Spool> {
+) -> Claim {
     let Some(leftover) = leftover else {
-        return Some(spool);
+        return Claim::Held(Some(spool));
     };
-    let Some(index) = job
+    let index = job
         .sources
         .iter()
-        .position(|s| source_key(s) == leftover.source_key)
-    else {
-        return spool.reset().is_ok().then_some(spool);
+        .position(|s| source_key(s) == leftover.source_key);
+    let prefix = leftover.prefix();
+    let verifier = replay(job, &mut spool, prefix).filter(|v| v.accepted() == prefix);
+    let (Some(index), Some(verifier)) = (index, verifier) else {
+        return Claim::Held(spool.reset().is_ok().then_some(spool));
     };
-    let Some(verifier) = replay(job, &mut spool).filter(|v| v.accepted() == leftover.len) else {
-        return spool.reset().is_ok().then_some(spool);
-    };
+    // A run killed after its last byte left the whole file: verified, it is done.
+    if leftover.total == Some(prefix) {
+        return match verifier.finish() {
+            Ok(verified) => {
+                report.info(format_args!(
+                    "{}: an earlier run left all {} bytes from {}; verified",
+                    job.name, verified.size, job.sources[index]
+                ));
+                Claim::Done(spool, verified)
+            }
+            Err(_) => Claim::Held(spool.reset().is_ok().then_some(spool)),
+        };
+    }
+    let arrived: BTreeMap<u64, u64> = leftover.spans.iter().copied().skip(1).collect();
+    let later: u64 = arrived.iter().map(|(start, end)| end - start).sum();
     report.info(format_args!(
-        "{}: continuing {} bytes an earlier run left from {}",
-        job.name, leftover.len, job.sources[index]
+        "{}: continuing {} bytes an earlier run left from {}{}",
+        job.name,
+        prefix + later,
+        job.sources[index],
+        match later {
+            0 => String::new(),
+            n => format!(" ({n} of them past byte {prefix})"),
+        }
     ));
     partials[index] = Some(Transfer {
         spool,
@@ -100,14 +134,16 @@ fn adopt(
         validator: Some(leftover.validator),
         content_type: None,
         one_connection: false,
+        arrived,
+        key: leftover.source_key,
     });
-    None
+    Claim::Held(None)
 }
 
-/// A verifier that has been handed every byte in `spool`, if they fit what `job` expects.
-fn replay(job: &Job, spool: &mut Spool) -> Option<Verifier> {
+/// A verifier that has been handed the first `len` bytes in `spool`, if they fit what `job`
+/// expects.
+fn replay(job: &Job, spool: &mut Spool, len: u64) -> Option<Verifier> {
     let file = spool.handle().ok()?;
-    let len = file.metadata().ok()?.len();
     let mut verifier = Verifier::new(job.expected.clone());
     verifier.update_from_file(&file, 0, len).ok()?;
     Some(verifier)
@@ -115,45 +151,68 @@ fn replay(job: &Job, spool: &mut Spool) -> Option<Verifier> {
 
 /// How waiting for another run ended.
 enum Waited {
-    /// It got the whole file, which verified here.
+    /// It got the whole file, which verified here, copied into a spool of this run's own.
     Done(Spool, Verified),
     /// It let go without the whole file (it failed, or died and left bytes to continue).
     Released,
-    /// It made no progress for too long.
+    /// It made no progress for too long, or took too long in all.
     GaveUp,
 }
 
 /// Waits for the run holding the shared spool to let go of it, as long as it makes
-/// progress; then checks whether what it left is the verified file.
-async fn wait(job: &Job, watch: Watch, timeouts: &Timeouts, report: &Reporter) -> Waited {
+/// progress (the bytes its file holds on disk grow) and no longer than [`WAIT_LIMIT`] times
+/// the lock wait; then copies what it left into `spool_dir` and checks whether that is the
+/// verified file.
+async fn wait(
+    job: &Job,
+    watch: Watch,
+    spool_dir: &Path,
+    timeouts: &Timeouts,
+    report: &Reporter,
+) -> Waited {
     report.info(format_args!(
         "{}: another ptex run is fetching it; waiting for that run",
         job.name
     ));
-    let mut last = watch.progress();
-    let mut since = tokio::time::Instant::now();
+    let started = tokio::time::Instant::now();
+    let mut most = watch.progress().map_or(0, |(_, stored)| stored);
+    let mut since = started;
     while !watch.released() {
         tokio::time::sleep(WATCH_EVERY).await;
-        let now = watch.progress();
-        if now != last {
-            last = now;
+        let stored = watch.progress().map_or(0, |(_, stored)| stored);
+        if stored > most {
+            most = stored;
             since = tokio::time::Instant::now();
-        } else if since.elapsed() >= timeouts.lock_wait {
+        }
+        let stalled = since.elapsed() >= timeouts.lock_wait;
+        if stalled || started.elapsed() >= timeouts.lock_wait * WAIT_LIMIT {
+            let why = match stalled {
+                true => format!(
+                    "made no progress for {:.1} s",
+                    timeouts.lock_wait.as_secs_f64()
+                ),
+                false => format!(
+                    "is still not done after {:.0} s",
+                    started.elapsed().as_secs_f64()
+                ),
+            };
             report.fallback(format_args!(
-                "{}: the other run fetching it made no progress for {:.1} s (PTEX_LOCK_WAIT); \
-                 fetching it separately",
+                "{}: the other run fetching it {why} (PTEX_LOCK_WAIT); fetching it separately",
                 job.name,
-                timeouts.lock_wait.as_secs_f64()
             ));
             return Waited::GaveUp;
         }
     }
-    let length = watch.progress().map(|(length, _)| length);
-    if job.expected.size.is_some_and(|size| Some(size) != length) {
+    let Some((length, _)) = watch.progress() else {
+        return Waited::Released;
+    };
+    if job.expected.size.is_some_and(|size| size != length) {
         return Waited::Released;
     }
-    let mut spool = watch.into_spool();
-    match replay(job, &mut spool).map(Verifier::finish) {
+    let Ok(mut spool) = watch.copy(spool_dir, &job.name, length) else {
+        return Waited::Released;
+    };
+    match replay(job, &mut spool, length).map(Verifier::finish) {
         Some(Ok(verified)) => {
             report.info(format_args!(
                 "{}: another run fetched it; verified its {} bytes",

@@ -264,6 +264,11 @@ impl Verifier {
         }
     }
 
+    /// Whether the bytes are checked against an expected sha256.
+    pub fn expects_sha256(&self) -> bool {
+        self.expected.sha256.is_some()
+    }
+
     /// Bytes accepted so far.
     pub fn accepted(&self) -> u64 {
         self.count

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::settings::{MAX_SECONDS, MIN_TIMEOUT};
 use crate::{AuthSpec, CacheEntry, CacheSpec, ConfigError, Env, MirrorSpec, Routing};
 
 /// Everything the config file can say.
@@ -109,6 +110,8 @@ pub struct Network {
     pub retries: Option<u32>,
     /// Seconds; 0 allowed (`PTEX_RETRY_BACKOFF`).
     pub retry_backoff: Option<f64>,
+    /// Seconds (`PTEX_RETRY_MAX_WAIT`).
+    pub retry_max_wait: Option<f64>,
     /// Seconds (`PTEX_LOCK_WAIT`).
     pub lock_wait: Option<f64>,
     /// 1 to 32 (`PTEX_CONNECTIONS`).
@@ -132,13 +135,15 @@ impl Network {
             ("low_speed_time", self.low_speed_time),
             ("lock_wait", self.lock_wait),
             ("fill_timeout", self.fill_timeout),
+            ("retry_max_wait", self.retry_max_wait),
         ];
         for (name, value) in timeouts {
             if let Some(v) = value
-                && !(v.is_finite() && v > 0.0 && v <= 86_400.0)
+                && !(MIN_TIMEOUT..=MAX_SECONDS).contains(&v)
             {
                 return Err(format!(
-                    "network.{name}: expected a number of seconds between 0 and 86400, got {v}"
+                    "network.{name}: expected a number of seconds from {MIN_TIMEOUT} to \
+                     {MAX_SECONDS}, got {v}"
                 ));
             }
         }
@@ -149,10 +154,10 @@ impl Network {
         ];
         for (name, value) in may_be_zero {
             if let Some(v) = value
-                && !(v.is_finite() && (0.0..=86_400.0).contains(&v))
+                && !(0.0..=MAX_SECONDS).contains(&v)
             {
                 return Err(format!(
-                    "network.{name}: expected a number of seconds from 0 to 86400, got {v}"
+                    "network.{name}: expected a number of seconds from 0 to {MAX_SECONDS}, got {v}"
                 ));
             }
         }
@@ -188,7 +193,7 @@ impl ConfigFile {
                 None => return Ok(ConfigFile::default()),
             },
         };
-        match std::fs::read(&path) {
+        match crate::local_file::read(&path) {
             Ok(bytes) => ConfigFile::parse(&bytes, &path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
                 Ok(ConfigFile::default())

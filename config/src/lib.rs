@@ -9,6 +9,7 @@ mod credentials;
 mod env;
 mod error;
 mod file;
+mod local_file;
 pub mod netrc;
 mod normalize;
 mod routing;

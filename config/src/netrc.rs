@@ -38,7 +38,11 @@ impl Netrc {
         let Some(path) = Self::location(env) else {
             return Ok(None);
         };
-        match std::fs::read_to_string(&path) {
+        let text = crate::local_file::read(&path).and_then(|bytes| {
+            String::from_utf8(bytes)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+        });
+        match text {
             Ok(text) => Netrc::parse(&text)
                 .map(Some)
                 .map_err(|reason| ConfigError::NetrcMalformed { path, reason }),

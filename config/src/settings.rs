@@ -43,7 +43,9 @@ pub struct RetryPolicy {
     /// The backoff before the first retry round; it doubles each round, with full jitter
     /// (`PTEX_RETRY_BACKOFF`, seconds, default 1).
     pub backoff: Duration,
-    /// The longest wait between rounds, `Retry-After` included.
+    /// The longest wait between tries, `Retry-After` included, and the most the waits a
+    /// server asks for (`Retry-After`) may add up to for one file (`PTEX_RETRY_MAX_WAIT`,
+    /// seconds, default 30).
     pub max_backoff: Duration,
 }
 
@@ -111,6 +113,7 @@ impl Settings {
     /// `--config`). Fails only on values that make the run impossible.
     pub fn load(env: &dyn Env, config: Option<&Path>) -> Result<Settings, ConfigError> {
         let mut warnings = Vec::new();
+        trust_store(env)?;
         let netrc = Netrc::load(env).unwrap_or_else(|e| {
             warnings.push(format!("{e}; netrc credentials are not used"));
             None
@@ -145,14 +148,13 @@ impl Settings {
                 .map(|n| n as u32)
                 .or(net.retries)
                 .unwrap_or(RetryPolicy::default().retries),
-            backoff: match env.non_empty("PTEX_RETRY_BACKOFF") {
-                // Zero is allowed here, unlike for timeouts: no wait between rounds.
-                Some(v) if v.trim() == "0" => Duration::ZERO,
-                _ => seconds(env, "PTEX_RETRY_BACKOFF")?
-                    .or(from_file(net.retry_backoff))
-                    .unwrap_or(RetryPolicy::default().backoff),
-            },
-            max_backoff: RetryPolicy::default().max_backoff,
+            // Zero is allowed here, unlike for timeouts: no wait between rounds.
+            backoff: seconds_or_zero(env, "PTEX_RETRY_BACKOFF")?
+                .or(from_file(net.retry_backoff))
+                .unwrap_or(RetryPolicy::default().backoff),
+            max_backoff: seconds(env, "PTEX_RETRY_MAX_WAIT")?
+                .or(from_file(net.retry_max_wait))
+                .unwrap_or(RetryPolicy::default().max_backoff),
         };
         let parallel = Parallel {
             connections: whole(env, "PTEX_CONNECTIONS", 1..=32)?
@@ -161,12 +163,9 @@ impl Settings {
             min_size: whole(env, "PTEX_SPLIT_SIZE", 1..=u64::MAX)?
                 .or(net.split_size)
                 .unwrap_or(Parallel::default().min_size),
-            probe: match env.non_empty("PTEX_SPLIT_AFTER") {
-                Some(v) if v.trim() == "0" => Duration::ZERO,
-                _ => seconds(env, "PTEX_SPLIT_AFTER")?
-                    .or(from_file(net.split_after))
-                    .unwrap_or(Parallel::default().probe),
-            },
+            probe: seconds_or_zero(env, "PTEX_SPLIT_AFTER")?
+                .or(from_file(net.split_after))
+                .unwrap_or(Parallel::default().probe),
         };
         let caches = Caches {
             list: match env.non_empty("PTEX_CACHES") {
@@ -202,6 +201,22 @@ impl Settings {
     }
 }
 
+/// Refuses an `SSL_CERT_FILE` that is there but not a regular file (a FIFO would hang the
+/// TLS set-up, which runs for every scheme): said before any request.
+fn trust_store(env: &dyn Env) -> Result<(), ConfigError> {
+    let Some(value) = env.non_empty("SSL_CERT_FILE") else {
+        return Ok(());
+    };
+    match crate::local_file::regular(Path::new(&value)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ConfigError::InvalidEnv {
+            name: "SSL_CERT_FILE",
+            value,
+            reason: e.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn cache_dir(env: &dyn Env) -> Result<PathBuf, ConfigError> {
     if let Some(dir) = env.var_os("PTEX_CACHE_DIR").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir));
@@ -234,19 +249,41 @@ fn whole(
     }
 }
 
-/// A positive number of seconds, fractions allowed (`0.5`), from `name`.
+/// The shortest timeout: below it, every read or connection would time out.
+pub const MIN_TIMEOUT: f64 = 0.1;
+/// The longest timeout or wait, a day.
+pub const MAX_SECONDS: f64 = 86_400.0;
+
+/// A number of seconds from [`MIN_TIMEOUT`] to [`MAX_SECONDS`], fractions allowed (`0.5`),
+/// from `name`.
 fn seconds(env: &dyn Env, name: &'static str) -> Result<Option<Duration>, ConfigError> {
     let Some(value) = env.non_empty(name) else {
         return Ok(None);
     };
     match value.trim().parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs > 0.0 && secs <= 86_400.0 => {
+        Ok(secs) if (MIN_TIMEOUT..=MAX_SECONDS).contains(&secs) => {
             Ok(Some(Duration::from_secs_f64(secs)))
         }
         _ => Err(ConfigError::InvalidEnv {
             name,
             value,
-            reason: "expected a number of seconds between 0 and 86400".to_string(),
+            reason: format!("expected a number of seconds from {MIN_TIMEOUT} to {MAX_SECONDS}"),
+        }),
+    }
+}
+
+/// A number of seconds from 0 (however written: `0`, `0.0`) to [`MAX_SECONDS`], from
+/// `name`.
+fn seconds_or_zero(env: &dyn Env, name: &'static str) -> Result<Option<Duration>, ConfigError> {
+    let Some(value) = env.non_empty(name) else {
+        return Ok(None);
+    };
+    match value.trim().parse::<f64>() {
+        Ok(secs) if (0.0..=MAX_SECONDS).contains(&secs) => Ok(Some(Duration::from_secs_f64(secs))),
+        _ => Err(ConfigError::InvalidEnv {
+            name,
+            value,
+            reason: format!("expected a number of seconds from 0 to {MAX_SECONDS}"),
         }),
     }
 }
@@ -328,7 +365,7 @@ mod tests {
 
     #[test]
     fn bad_timeouts_are_named() {
-        for bad in ["0", "-1", "soon", "NaN", "1e9"] {
+        for bad in ["0", "0.0", "1e-300", "0.05", "-1", "soon", "NaN", "1e9"] {
             let err = Settings::load(
                 &env(&[("PTEX_CACHE_DIR", "/tmp/c"), ("PTEX_READ_TIMEOUT", bad)]),
                 None,
@@ -337,6 +374,31 @@ mod tests {
             .to_string();
             assert!(err.contains("PTEX_READ_TIMEOUT"), "{err}");
         }
+    }
+
+    #[test]
+    fn zero_is_zero_however_written() {
+        for zero in ["0", "0.0", "0e0", " 0.000 "] {
+            let s = Settings::load(
+                &env(&[
+                    ("PTEX_CACHE_DIR", "/tmp/c"),
+                    ("PTEX_RETRY_BACKOFF", zero),
+                    ("PTEX_SPLIT_AFTER", zero),
+                ]),
+                None,
+            )
+            .unwrap();
+            assert_eq!(
+                (s.retry.backoff, s.parallel.probe),
+                (Duration::ZERO, Duration::ZERO)
+            );
+        }
+        let s = Settings::load(
+            &env(&[("PTEX_CACHE_DIR", "/tmp/c"), ("PTEX_RETRY_MAX_WAIT", "2")]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.retry.max_backoff, Duration::from_secs(2));
     }
 
     #[test]

@@ -81,8 +81,9 @@ impl Dispatcher {
     }
 
     /// Sets up what opening `source` needs: its scheme's backend and, for a store, the
-    /// operator for its bucket or server (credentials, region).
-    async fn prepare(&mut self, source: &Source) -> Result<(), FetchError> {
+    /// operator for its bucket or server (credentials, region). [`Dispatcher::open`] does it
+    /// first; parts opened without it need it done.
+    pub async fn prepare(&mut self, source: &Source) -> Result<(), FetchError> {
         let settings = &self.settings;
         match source.scheme() {
             Scheme::Http | Scheme::Https => {

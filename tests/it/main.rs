@@ -3,6 +3,7 @@
 
 mod aws_credentials;
 mod binding;
+mod cachedir;
 mod caches;
 mod content;
 mod direct;

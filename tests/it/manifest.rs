@@ -51,6 +51,13 @@ fn broken_manifests_fail_before_any_request() {
             "lowercase",
         ),
         (
+            "scie.lift.files not a list",
+            json!({"scie": {"lift": {"files": {"f": {"size": 1, "hash": hash}}}},
+                   "ptex": {"f": url}})
+            .to_string(),
+            "`scie.lift.files` must be a list",
+        ),
+        (
             "unsupported scheme",
             json!({"scie": {"lift": {"files": [{"name": "f", "size": 1, "hash": hash}]}},
                    "ptex": {"f": "gopher://127.0.0.1/f"}})

@@ -228,7 +228,7 @@ async fn copy_one(
     }
     session.say(format_args!("{}: fetching {} bytes", copy.name, copy.size));
     let sources = session.sources(&copy.name, &copy.urls)?;
-    let (mut spool, _verified) = session
+    let (mut spool, verified) = session
         .fetch(
             dispatcher,
             &copy.name,
@@ -239,7 +239,7 @@ async fn copy_one(
         .await?;
     let path = spool.path().display().to_string();
     let reader = spool
-        .reader()
+        .verified(verified.size)
         .with_context(|| format!("cannot read back spool file {path}"))?;
     let progress = session.bar(&format!("{} (uploading)", copy.name));
     progress.start(Some(copy.size));
