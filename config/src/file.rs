@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::{AuthSpec, ConfigError, Env, MirrorSpec, Routing};
+use crate::{AuthSpec, ConfigError, CredentialHelpers, Env, MirrorSpec, Routing};
 
 /// Everything the config file can say.
 #[derive(Clone, Debug, Default)]
@@ -24,6 +24,12 @@ pub struct ConfigFile {
     pub network: Network,
     /// The compiled `mirrors`, `allow`, `block` and `blocked_message`.
     pub routing: Routing,
+    /// Executables that give the headers for hosts matching a glob (Bazel's protocol).
+    pub credential_helpers: CredentialHelpers,
+    /// `false` stops reading science's `SCIENCE_AUTH_<NAME>_*` variables (default: read).
+    pub science_auth: Option<bool>,
+    /// `false` stops treating `UV_PYTHON_INSTALL_MIRROR` as a mirror rule (default: on).
+    pub uv_python_install_mirror: Option<bool>,
     /// Problems worth a warning (literal secrets).
     pub warnings: Vec<String>,
 }
@@ -115,6 +121,8 @@ pub struct Network {
     pub split_size: Option<u64>,
     /// Seconds; 0 allowed (`PTEX_SPLIT_AFTER`).
     pub split_after: Option<f64>,
+    /// Seconds (`PTEX_CREDENTIAL_HELPER_TIMEOUT`).
+    pub credential_helper_timeout: Option<f64>,
 }
 
 impl Network {
@@ -125,6 +133,7 @@ impl Network {
             ("read_timeout", self.read_timeout),
             ("low_speed_time", self.low_speed_time),
             ("lock_wait", self.lock_wait),
+            ("credential_helper_timeout", self.credential_helper_timeout),
         ];
         for (name, value) in timeouts {
             if let Some(v) = value
@@ -213,6 +222,18 @@ impl ConfigFile {
                 "gs" => config.gs = serde_json::from_value(value).map_err(named)?,
                 "allow" => allow = serde_json::from_value(value).map_err(named)?,
                 "block" => block = serde_json::from_value(value).map_err(named)?,
+                "science_auth" => {
+                    config.science_auth = serde_json::from_value(value).map_err(named)?
+                }
+                "uv_python_install_mirror" => {
+                    config.uv_python_install_mirror =
+                        serde_json::from_value(value).map_err(named)?;
+                }
+                "credential_helpers" => {
+                    let helpers = serde_json::from_value(value).map_err(named)?;
+                    config.credential_helpers =
+                        CredentialHelpers::from_map(helpers).map_err(invalid)?;
+                }
                 "blocked_message" => {
                     blocked_message = serde_json::from_value(value).map_err(named)?;
                 }
@@ -245,7 +266,8 @@ impl ConfigFile {
                 other => {
                     return Err(invalid(format!(
                         "unknown key `{other}` (known: s3, gs, mirrors, allow, block, \
-                         blocked_message, auth, network)"
+                         blocked_message, auth, credential_helpers, network, science_auth, \
+                         uv_python_install_mirror)"
                     )));
                 }
             }
@@ -367,6 +389,29 @@ mod tests {
                 assert!(err.contains(word), "{text}: {word:?} missing from {err}");
             }
         }
+    }
+
+    #[test]
+    fn drop_in_switches_and_helpers_are_read() {
+        let config = parse(
+            r#"{"science_auth": false, "uv_python_install_mirror": false,
+                "credential_helpers": {"*.corp.example": "/opt/helper"}}"#,
+        )
+        .unwrap();
+        assert_eq!(config.science_auth, Some(false));
+        assert_eq!(config.uv_python_install_mirror, Some(false));
+        assert!(
+            config
+                .credential_helpers
+                .for_host("a.corp.example")
+                .is_some()
+        );
+        let err = parse(r#"{"science_auth": "no"}"#).unwrap_err().to_string();
+        assert!(err.contains("science_auth"), "{err}");
+        let err = parse(r#"{"credential_helpers": {"https://x": "/h"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("credential_helpers"), "{err}");
     }
 
     #[test]

@@ -5,7 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::{ConfigError, ConfigFile, Credentials, Env, Netrc};
+use crate::{ConfigError, ConfigFile, Credentials, Env, Netrc, UV_PYTHON_MIRRORED};
+
+/// uv's variable for a python-build-standalone mirror.
+const UV_MIRROR: &str = "UV_PYTHON_INSTALL_MIRROR";
 
 /// Network timeouts. None of them limits a slow download that keeps making progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,6 +24,9 @@ pub struct Timeouts {
     /// How long to wait for another run fetching the same file while it makes no progress,
     /// before fetching separately (`PTEX_LOCK_WAIT`).
     pub lock_wait: Duration,
+    /// The longest a credential helper may run before it is killed and its host gets no
+    /// headers from it (`PTEX_CREDENTIAL_HELPER_TIMEOUT`).
+    pub credential_helper: Duration,
 }
 
 impl Default for Timeouts {
@@ -31,6 +37,7 @@ impl Default for Timeouts {
             low_speed_limit: 1024,
             low_speed_time: Duration::from_secs(30),
             lock_wait: Duration::from_secs(10),
+            credential_helper: Duration::from_secs(10),
         }
     }
 }
@@ -112,9 +119,22 @@ impl Settings {
             warnings.push(format!("{e}; netrc credentials are not used"));
             None
         });
-        let file = ConfigFile::load(env, config)?;
+        let mut file = ConfigFile::load(env, config)?;
         warnings.extend(file.warnings.iter().cloned());
-        let credentials = Credentials::new(env, &file.auth, netrc);
+        let credentials =
+            Credentials::new(env, &file.auth, netrc, file.science_auth != Some(false));
+        // uv's variable, as uv reads it; an environment variable wins over the file's rules.
+        if file.uv_python_install_mirror != Some(false)
+            && let Some(mirror) = env.non_empty(UV_MIRROR)
+        {
+            file.routing
+                .prepend_mirror(UV_PYTHON_MIRRORED, mirror.trim(), UV_MIRROR)
+                .map_err(|reason| ConfigError::InvalidEnv {
+                    name: UV_MIRROR,
+                    value: mirror.clone(),
+                    reason,
+                })?;
+        }
         // Each value: its environment variable, else the config's `network`, else the
         // default.
         let net = file.network.clone();
@@ -136,6 +156,9 @@ impl Settings {
             lock_wait: seconds(env, "PTEX_LOCK_WAIT")?
                 .or(from_file(net.lock_wait))
                 .unwrap_or(Timeouts::default().lock_wait),
+            credential_helper: seconds(env, "PTEX_CREDENTIAL_HELPER_TIMEOUT")?
+                .or(from_file(net.credential_helper_timeout))
+                .unwrap_or(Timeouts::default().credential_helper),
         };
         let retry = RetryPolicy {
             retries: whole(env, "PTEX_RETRIES", 0..=10)?
@@ -370,5 +393,44 @@ mod tests {
         assert!(s.credentials.netrc().is_none());
         assert_eq!(s.warnings.len(), 1);
         assert!(s.warnings[0].contains("malformed"), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn uv_mirror_is_a_rule_unless_switched_off() {
+        let urls = [format!("{UV_PYTHON_MIRRORED}/20240101/py.tgz")];
+        let s = Settings::load(
+            &env(&[
+                ("PTEX_CACHE_DIR", "/tmp/c"),
+                ("UV_PYTHON_INSTALL_MIRROR", "https://m.corp/pbs/"),
+            ]),
+            None,
+        )
+        .unwrap();
+        let got = s.file.routing.candidates(&urls);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].url, "https://m.corp/pbs/20240101/py.tgz");
+        assert_eq!(got[0].via, "UV_PYTHON_INSTALL_MIRROR");
+        let path = std::env::temp_dir().join(format!("ptex-uv-off-{}.json", std::process::id()));
+        std::fs::write(&path, r#"{"uv_python_install_mirror": false}"#).unwrap();
+        let s = Settings::load(
+            &env(&[
+                ("PTEX_CACHE_DIR", "/tmp/c"),
+                ("UV_PYTHON_INSTALL_MIRROR", "https://m.corp/pbs/"),
+            ]),
+            Some(&path),
+        )
+        .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(s.file.routing.candidates(&urls).len(), 1);
+        let err = Settings::load(
+            &env(&[
+                ("PTEX_CACHE_DIR", "/tmp/c"),
+                ("UV_PYTHON_INSTALL_MIRROR", "m.corp"),
+            ]),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("UV_PYTHON_INSTALL_MIRROR"), "{err}");
     }
 }
