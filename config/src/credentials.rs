@@ -412,7 +412,9 @@ pub fn env_authorization(
     })
 }
 
-fn is_loopback(host: &str) -> bool {
+/// Whether `host` is this machine (`localhost` or a loopback address), where credentials may
+/// go over plain http.
+pub fn is_loopback(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     host == "localhost"
         || bare

@@ -15,7 +15,7 @@ mod settings;
 
 pub use credentials::{
     AuthSpec, Authorization, BasicSpec, Credentials, HostCredentials, SCIENCE_PREFIX,
-    env_authorization, env_key,
+    env_authorization, env_key, is_loopback,
 };
 pub use env::{Env, ProcessEnv};
 pub use error::ConfigError;
@@ -24,4 +24,4 @@ pub use helpers::CredentialHelpers;
 pub use netrc::{Netrc, NetrcEntry};
 pub use normalize::{normalize_host, normalize_url};
 pub use routing::{Candidate, MirrorSpec, OriginPlacement, Routing, UV_PYTHON_MIRRORED};
-pub use settings::{Parallel, RetryPolicy, Settings, Timeouts};
+pub use settings::{Parallel, RetryPolicy, Settings, Timeouts, TlsFiles};

@@ -89,6 +89,33 @@ impl Default for Parallel {
     }
 }
 
+/// TLS files named by the environment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The first of `SSL_CERT_FILE`, `CURL_CA_BUNDLE` and `REQUESTS_CA_BUNDLE` that is set:
+    /// the variable's name and the PEM bundle it names.
+    pub ca_bundle: Option<(&'static str, PathBuf)>,
+    /// `SSL_CLIENT_CERT`: a PEM file with a client certificate and its private key, as uv
+    /// reads it, presented to every host that asks (an `auth` entry's `client_cert` wins).
+    pub client_cert: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    fn from_env(env: &dyn Env) -> TlsFiles {
+        let path = |name: &str| {
+            env.var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        TlsFiles {
+            ca_bundle: ["SSL_CERT_FILE", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE"]
+                .into_iter()
+                .find_map(|name| Some((name, path(name)?))),
+            client_cert: path("SSL_CLIENT_CERT"),
+        }
+    }
+}
+
 /// Everything a run needs to know about its user's setup.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -106,6 +133,8 @@ pub struct Settings {
     pub credentials: Credentials,
     /// The config file's contents (empty when there is none).
     pub file: ConfigFile,
+    /// CA bundle and client certificate files from the environment.
+    pub tls: TlsFiles,
     /// Problems that do not stop the run (for example a malformed netrc), to show the user.
     pub warnings: Vec<String>,
 }
@@ -191,6 +220,7 @@ impl Settings {
         Ok(Settings {
             credentials,
             file,
+            tls: TlsFiles::from_env(env),
             cache_dir: cache_dir(env)?,
             timeouts,
             retry,
@@ -393,6 +423,33 @@ mod tests {
         assert!(s.credentials.netrc().is_none());
         assert_eq!(s.warnings.len(), 1);
         assert!(s.warnings[0].contains("malformed"), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn ca_bundles_in_order_and_the_client_cert() {
+        let tls = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("PTEX_CACHE_DIR", "/tmp/c")];
+            all.extend_from_slice(pairs);
+            Settings::load(&env(&all), None).unwrap().tls
+        };
+        let bundle = |t: TlsFiles| t.ca_bundle.map(|(n, p)| (n, p.display().to_string()));
+        let all = [
+            ("REQUESTS_CA_BUNDLE", "/r"),
+            ("CURL_CA_BUNDLE", "/c"),
+            ("SSL_CERT_FILE", "/s"),
+        ];
+        assert_eq!(bundle(tls(&all)), Some(("SSL_CERT_FILE", "/s".into())));
+        assert_eq!(
+            bundle(tls(&all[..2])),
+            Some(("CURL_CA_BUNDLE", "/c".into()))
+        );
+        assert_eq!(
+            bundle(tls(&all[..1])),
+            Some(("REQUESTS_CA_BUNDLE", "/r".into()))
+        );
+        assert_eq!(tls(&[("SSL_CERT_FILE", "")]), TlsFiles::default());
+        let cert = tls(&[("SSL_CLIENT_CERT", "/id.pem")]).client_cert;
+        assert_eq!(cert, Some(PathBuf::from("/id.pem")));
     }
 
     #[test]
