@@ -45,6 +45,9 @@ pub enum FetchError {
     /// were tried (never their values) and where to set them.
     #[error("access denied ({detail}): {hint}")]
     AccessDenied { detail: String, hint: String },
+    /// A credential helper gave no headers (`reason` never quotes its output).
+    #[error("credential helper {helper} gave no credentials: {reason}")]
+    CredentialHelper { helper: String, reason: String },
     /// The settings for this source cannot work (e.g. an unknown region or a bad endpoint).
     #[error("bad configuration: {reason}")]
     Config { reason: String },
@@ -61,7 +64,10 @@ pub enum FetchError {
     #[error("could not connect: {reason}")]
     Refused { reason: String },
     /// The peer's TLS certificate is not trusted, or the handshake failed.
-    #[error("TLS failure: {reason} (add trusted roots with SSL_CERT_FILE or SSL_CERT_DIR)")]
+    #[error(
+        "TLS failure: {reason} (add trusted roots with SSL_CERT_FILE, SSL_CERT_DIR, \
+         CURL_CA_BUNDLE or REQUESTS_CA_BUNDLE)"
+    )]
     Tls { reason: String },
     /// The server did not answer, or stopped sending, in time.
     #[error("timed out: {reason}")]

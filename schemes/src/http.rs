@@ -8,12 +8,17 @@
 //! the error), and the status codes we classify. opendal serves the other schemes; both use
 //! the same reqwest and rustls, so the binary carries one HTTP stack.
 
-use ptex_config::{Authorization, Credentials, Settings, env_key};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ptex_config::{Authorization, CredentialHelpers, Credentials, Settings, env_key, is_loopback};
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, LOCATION};
 use url::Url;
 
 use crate::download::Download;
+use crate::helper::Helpers;
 use crate::source::percent_decode;
 use crate::{FetchError, Part, RequestOptions, ResponseHead, Source, redact_url};
 
@@ -24,21 +29,42 @@ const USER_AGENT: &str = concat!("ptex/", env!("CARGO_PKG_VERSION"));
 
 /// An HTTP(S) client configured from the user's settings.
 pub(crate) struct HttpBackend {
+    /// The client for hosts without a client certificate of their own.
     client: reqwest::Client,
+    /// A client for each `client_cert` the config's `auth` names, by file.
+    with_cert: BTreeMap<PathBuf, reqwest::Client>,
     credentials: Credentials,
+    helpers: CredentialHelpers,
+    helper_runs: Helpers,
+    helper_timeout: Duration,
 }
 
 impl HttpBackend {
     pub(crate) fn new(settings: &Settings) -> Result<HttpBackend, FetchError> {
-        let client = client_builder(settings)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| FetchError::Setup {
-                reason: describe(&e),
-            })?;
+        let build = |cert: Option<&std::path::Path>| {
+            let tls = crate::trust::client_config(settings, cert)?;
+            base_builder(settings)
+                .tls_backend_preconfigured(tls)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| FetchError::Setup {
+                    reason: describe(&e),
+                })
+        };
+        let client = build(settings.tls.client_cert.as_deref())?;
+        let mut with_cert = BTreeMap::new();
+        for (_, path) in settings.credentials.client_certs() {
+            if !with_cert.contains_key(path) {
+                with_cert.insert(path.to_path_buf(), build(Some(path))?);
+            }
+        }
         Ok(HttpBackend {
             client,
+            with_cert,
             credentials: settings.credentials.clone(),
+            helpers: settings.file.credential_helpers.clone(),
+            helper_runs: Helpers::default(),
+            helper_timeout: settings.timeouts.credential_helper,
         })
     }
 
@@ -215,7 +241,14 @@ impl HttpBackend {
         // reqwest would turn userinfo into an Authorization header on its own: we decide.
         let _ = bare.set_username("");
         let _ = bare.set_password(None);
-        let mut request = self.client.request(method, bare);
+        let host = url.host_str().unwrap_or_default();
+        // A host's own client certificate, else the one for every host (SSL_CLIENT_CERT).
+        let client = self
+            .credentials
+            .client_cert(host, url.port())
+            .and_then(|path| self.with_cert.get(path))
+            .unwrap_or(&self.client);
+        let mut request = client.request(method, bare);
         if let Some(part) = part {
             let last = part
                 .end
@@ -248,7 +281,30 @@ impl HttpBackend {
             authorized = true;
             sent = "the URL's user and password".to_string();
         }
-        let host = url.host_str().unwrap_or_default();
+        // A credential helper is asked about this very URL, so its headers go to its
+        // origin only; like every credential, never over plain http to another machine.
+        if let Some((_, helper)) = self.helpers.for_host(host)
+            && (url.scheme() == "https" || is_loopback(host))
+        {
+            let headers = self
+                .helper_runs
+                .headers(helper, &bare_url(url), self.helper_timeout)
+                .await?;
+            for (name, value) in headers {
+                if given.contains(&name) {
+                    continue;
+                }
+                if name == AUTHORIZATION {
+                    if authorized {
+                        continue;
+                    }
+                    authorized = true;
+                }
+                sent = format!("headers from the credential helper {}", helper.display());
+                given.push(name.clone());
+                request = request.header(name, value);
+            }
+        }
         let redirected = url.origin() != first.origin();
         let found = self
             .credentials
@@ -283,9 +339,24 @@ fn variables_hint(url: &Url) -> String {
     }
 }
 
+/// `url` without its user and password: what a credential helper is asked about.
+fn bare_url(url: &Url) -> Url {
+    let mut bare = url.clone();
+    let _ = bare.set_username("");
+    let _ = bare.set_password(None);
+    bare
+}
+
 /// A reqwest client builder with what every ptex client shares: the user agent, the user's
-/// timeouts, no retries of its own (ours are counted), no Referer, no content decoding.
-pub(crate) fn client_builder(settings: &Settings) -> reqwest::ClientBuilder {
+/// timeouts, no retries of its own (ours are counted), no Referer, no content decoding, and
+/// our TLS trust (see [`crate::trust`]) with `SSL_CLIENT_CERT` if set.
+pub(crate) fn client_builder(settings: &Settings) -> Result<reqwest::ClientBuilder, FetchError> {
+    let tls = crate::trust::client_config(settings, settings.tls.client_cert.as_deref())?;
+    Ok(base_builder(settings).tls_backend_preconfigured(tls))
+}
+
+/// [`client_builder`] without TLS settings.
+fn base_builder(settings: &Settings) -> reqwest::ClientBuilder {
     // The one crypto provider compiled in; a second install attempt is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
@@ -408,21 +479,24 @@ pub(crate) fn classify(err: &reqwest::Error) -> FetchError {
 }
 
 fn is_tls(err: &reqwest::Error) -> bool {
-    causes(err).any(|cause| {
-        // rustls errors arrive wrapped in one or more layers of io::Error, whose `source()`
-        // skips the wrapped error: unwrap them by hand.
-        let mut current = Some(cause);
-        while let Some(e) = current {
-            if e.downcast_ref::<rustls::Error>().is_some() {
-                return true;
-            }
-            current = e
-                .downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .map(|inner| inner as &(dyn std::error::Error + 'static));
+    causes(err).any(|cause| rustls_error(cause).is_some())
+}
+
+/// The rustls error in `cause`, if it is one: rustls errors arrive wrapped in one or more
+/// layers of io::Error, whose `source()` skips the wrapped error, so they are unwrapped by
+/// hand.
+fn rustls_error<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut current = Some(cause);
+    while let Some(e) = current {
+        if let Some(found) = e.downcast_ref::<rustls::Error>() {
+            return Some(found);
         }
-        false
-    })
+        current = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+    }
+    None
 }
 
 /// The innermost cause of `err`, in plain words; reqwest's own message (which carries the
@@ -436,6 +510,12 @@ fn describe(err: &reqwest::Error) -> String {
             std::io::ErrorKind::TimedOut => return "operation timed out".into(),
             _ => {}
         }
+    }
+    let ca_as_leaf = causes(err).any(|cause| {
+        rustls_error(cause).is_some_and(crate::trust::is_ca_as_leaf)
+    });
+    if ca_as_leaf {
+        return crate::trust::CA_AS_LEAF.to_string();
     }
     match innermost {
         Some(cause) => cause.to_string(),

@@ -16,6 +16,7 @@ mod file;
 mod ftp;
 #[cfg(feature = "gcs")]
 mod gcs;
+mod helper;
 mod http;
 mod redact;
 mod request;
@@ -23,6 +24,7 @@ mod request;
 mod s3;
 mod source;
 mod store;
+mod trust;
 mod upload;
 
 pub use checksum::DeclaredSha256;

@@ -45,11 +45,11 @@ impl Transports {
                 reason: e.to_string(),
             })
         };
-        let main = build(crate::http::client_builder(settings).redirect(redirect_policy()))?;
+        let main = build(crate::http::client_builder(settings)?.redirect(redirect_policy()))?;
         // Each client loads the trusted roots: build the probe client once, share it.
         #[cfg(feature = "s3")]
         let probe_client = build(
-            crate::http::client_builder(settings)
+            crate::http::client_builder(settings)?
                 .connect_timeout(PROBE_TIMEOUT / 2)
                 .timeout(PROBE_TIMEOUT)
                 .redirect(reqwest::redirect::Policy::none()),
