@@ -133,9 +133,8 @@ fn run(helper: &Path, uri: &str, timeout: Duration) -> Result<HelperHeaders, Str
         let name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| "its answer holds an invalid header name".to_string())?;
         for value in values {
-            let mut value = HeaderValue::from_str(&value).map_err(|_| {
-                format!("its answer holds an invalid value for header {name}")
-            })?;
+            let mut value = HeaderValue::from_str(&value)
+                .map_err(|_| format!("its answer holds an invalid value for header {name}"))?;
             value.set_sensitive(true);
             headers.push((name.clone(), value));
         }

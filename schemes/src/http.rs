@@ -290,20 +290,18 @@ impl HttpBackend {
                 .helper_runs
                 .headers(helper, &bare_url(url), self.helper_timeout)
                 .await?;
+            // A header the user gave with -H (or an Authorization already decided) wins.
+            let (mut taken, was_authorized) = (given.clone(), authorized);
             for (name, value) in headers {
-                if given.contains(&name) {
+                if given.contains(&name) || (name == AUTHORIZATION && was_authorized) {
                     continue;
                 }
-                if name == AUTHORIZATION {
-                    if authorized {
-                        continue;
-                    }
-                    authorized = true;
-                }
+                authorized |= name == AUTHORIZATION;
                 sent = format!("headers from the credential helper {}", helper.display());
-                given.push(name.clone());
+                taken.push(name.clone());
                 request = request.header(name, value);
             }
+            given = taken;
         }
         let redirected = url.origin() != first.origin();
         let found = self
@@ -511,9 +509,8 @@ fn describe(err: &reqwest::Error) -> String {
             _ => {}
         }
     }
-    let ca_as_leaf = causes(err).any(|cause| {
-        rustls_error(cause).is_some_and(crate::trust::is_ca_as_leaf)
-    });
+    let ca_as_leaf =
+        causes(err).any(|cause| rustls_error(cause).is_some_and(crate::trust::is_ca_as_leaf));
     if ca_as_leaf {
         return crate::trust::CA_AS_LEAF.to_string();
     }

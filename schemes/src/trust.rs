@@ -90,7 +90,9 @@ fn read_identity(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| bad("not a PEM file"))?;
     if certs.is_empty() {
-        return Err(bad("holds no certificate (expected the certificate and its key, PEM)"));
+        return Err(bad(
+            "holds no certificate (expected the certificate and its key, PEM)",
+        ));
     }
     let key = PrivateKeyDer::from_pem_slice(&bytes)
         .map_err(|_| bad("holds no private key (expected the certificate and its key, PEM)"))?;

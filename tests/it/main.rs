@@ -3,6 +3,7 @@
 
 mod binding;
 mod content;
+mod conventions;
 mod direct;
 mod disk;
 mod faults;
