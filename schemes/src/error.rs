@@ -64,10 +64,7 @@ pub enum FetchError {
     #[error("could not connect: {reason}")]
     Refused { reason: String },
     /// The peer's TLS certificate is not trusted, or the handshake failed.
-    #[error(
-        "TLS failure: {reason} (add trusted roots with SSL_CERT_FILE, SSL_CERT_DIR, \
-         CURL_CA_BUNDLE or REQUESTS_CA_BUNDLE)"
-    )]
+    #[error("TLS failure: {reason}{}", crate::trust::hint(reason))]
     Tls { reason: String },
     /// The server did not answer, or stopped sending, in time.
     #[error("timed out: {reason}")]

@@ -509,10 +509,10 @@ fn describe(err: &reqwest::Error) -> String {
             _ => {}
         }
     }
-    let ca_as_leaf =
-        causes(err).any(|cause| rustls_error(cause).is_some_and(crate::trust::is_ca_as_leaf));
-    if ca_as_leaf {
-        return crate::trust::CA_AS_LEAF.to_string();
+    if let Some(words) =
+        causes(err).find_map(|cause| rustls_error(cause).and_then(crate::trust::plain_words))
+    {
+        return words.to_string();
     }
     match innermost {
         Some(cause) => cause.to_string(),

@@ -21,6 +21,23 @@ pub(crate) const CA_AS_LEAF: &str = "the server presents a CA certificate (CA:TR
      that very certificate in SSL_CERT_FILE, or give the server a certificate made with \
      `-addext basicConstraints=critical,CA:FALSE`";
 
+/// What a server's `CertificateRequired` alert means, and what to do about it.
+pub(crate) const CLIENT_CERT_REQUIRED: &str = "the server requires a client certificate \
+     (mutual TLS): set SSL_CLIENT_CERT, or the host's client_cert in the config's auth, to a \
+     PEM file with the certificate and its private key";
+
+/// The advice that follows a TLS failure's reason: where trusted roots come from, unless
+/// the reason already says what to do.
+pub(crate) fn hint(reason: &str) -> &'static str {
+    match reason {
+        CA_AS_LEAF | CLIENT_CERT_REQUIRED => "",
+        _ => {
+            " (add trusted roots with SSL_CERT_FILE, SSL_CERT_DIR, CURL_CA_BUNDLE or \
+              REQUESTS_CA_BUNDLE)"
+        }
+    }
+}
+
 /// The TLS configuration of a client that presents `client_cert` (a PEM file with the
 /// certificate chain and its private key), if any.
 pub(crate) fn client_config(
@@ -102,6 +119,17 @@ fn read_identity(
 /// Whether a TLS error is rustls refusing a CA certificate as the server's own.
 pub(crate) fn is_ca_as_leaf(error: &rustls::Error) -> bool {
     format!("{error:?}").contains("CaUsedAsEndEntity")
+}
+
+/// A TLS error in plain words, where there are some for it.
+pub(crate) fn plain_words(error: &rustls::Error) -> Option<&'static str> {
+    match error {
+        rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired) => {
+            Some(CLIENT_CERT_REQUIRED)
+        }
+        error if is_ca_as_leaf(error) => Some(CA_AS_LEAF),
+        _ => None,
+    }
 }
 
 /// The platform's verdict, except that a server certificate refused only for being a CA

@@ -148,7 +148,12 @@ fn a_server_that_requires_a_client_certificate_gets_the_configured_one() {
     let url = server.url("/f");
 
     let without = sandbox.run(&[&url]);
-    without.assert_failed(&[&url, "TLS"]);
+    without.assert_failed(&[
+        &url,
+        "TLS",
+        "requires a client certificate",
+        "SSL_CLIENT_CERT",
+    ]);
     assert_eq!(server.request_count(), 0);
 
     let id = write(&sandbox, "client.pem", &auth.client_pem);
