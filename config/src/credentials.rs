@@ -1,8 +1,8 @@
 //! Per-host credentials from the environment (`PTEX_AUTH_<HOST>_*`, then science's
 //! `SCIENCE_AUTH_<HOST>_*`), the config file's `auth` table and netrc, resolved for one
-//! request at a time so each credential goes only to its own host. Precedence: environment
-//! > config file > netrc (`-H`, URL userinfo and credential helpers, handled by the HTTP
-//! backend, come before all of them).
+//! request at a time so each credential goes only to its own host. Precedence: the
+//! environment, then the config file, then netrc (`-H`, URL userinfo and credential helpers,
+//! handled by the HTTP backend, come before all of them).
 
 use std::collections::BTreeMap;
 use std::fmt;
