@@ -41,21 +41,20 @@ pub(crate) struct HttpBackend {
 
 impl HttpBackend {
     pub(crate) fn new(settings: &Settings) -> Result<HttpBackend, FetchError> {
-        let build = |cert: Option<&std::path::Path>| {
-            let tls = crate::trust::client_config(settings, cert)?;
-            base_builder(settings)
-                .tls_backend_preconfigured(tls)
+        let build = |builder: Result<reqwest::ClientBuilder, FetchError>| {
+            builder?
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| FetchError::Setup {
                     reason: describe(&e),
                 })
         };
-        let client = build(settings.tls.client_cert.as_deref())?;
+        let client = build(client_builder(settings))?;
         let mut with_cert = BTreeMap::new();
         for (_, path) in settings.credentials.client_certs() {
             if !with_cert.contains_key(path) {
-                with_cert.insert(path.to_path_buf(), build(Some(path))?);
+                let client = build(builder_presenting(settings, Some(path)))?;
+                with_cert.insert(path.to_path_buf(), client);
             }
         }
         Ok(HttpBackend {
@@ -349,20 +348,24 @@ fn bare_url(url: &Url) -> Url {
 /// timeouts, no retries of its own (ours are counted), no Referer, no content decoding, and
 /// our TLS trust (see [`crate::trust`]) with `SSL_CLIENT_CERT` if set.
 pub(crate) fn client_builder(settings: &Settings) -> Result<reqwest::ClientBuilder, FetchError> {
-    let tls = crate::trust::client_config(settings, settings.tls.client_cert.as_deref())?;
-    Ok(base_builder(settings).tls_backend_preconfigured(tls))
+    builder_presenting(settings, settings.tls.client_cert.as_deref())
 }
 
-/// [`client_builder`] without TLS settings.
-fn base_builder(settings: &Settings) -> reqwest::ClientBuilder {
+/// [`client_builder`] presenting `client_cert` (a PEM file with its key), if any.
+fn builder_presenting(
+    settings: &Settings,
+    client_cert: Option<&std::path::Path>,
+) -> Result<reqwest::ClientBuilder, FetchError> {
+    let tls = crate::trust::client_config(settings, client_cert)?;
     // The one crypto provider compiled in; a second install attempt is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .retry(reqwest::retry::never())
         .referer(false)
         .connect_timeout(settings.timeouts.connect)
-        .read_timeout(settings.timeouts.read)
+        .read_timeout(settings.timeouts.read);
+    Ok(builder.tls_backend_preconfigured(tls))
 }
 
 /// Where a redirect response points, if ptex may follow it.
