@@ -236,10 +236,8 @@ impl HttpBackend {
         options: &RequestOptions,
         part: Option<&Part>,
     ) -> Result<(reqwest::Response, String), FetchError> {
-        let mut bare = url.clone();
         // reqwest would turn userinfo into an Authorization header on its own: we decide.
-        let _ = bare.set_username("");
-        let _ = bare.set_password(None);
+        let bare = bare_url(url);
         let host = url.host_str().unwrap_or_default();
         // A host's own client certificate, else the one for every host (SSL_CLIENT_CERT).
         let client = self
@@ -247,7 +245,7 @@ impl HttpBackend {
             .client_cert(host, url.port())
             .and_then(|path| self.with_cert.get(path))
             .unwrap_or(&self.client);
-        let mut request = client.request(method, bare);
+        let mut request = client.request(method, bare.clone());
         if let Some(part) = part {
             let last = part
                 .end
@@ -260,7 +258,8 @@ impl HttpBackend {
                 )
                 .header(reqwest::header::IF_RANGE, part.validator.as_str());
         }
-        // Precedence: -H, then URL userinfo, then PTEX_AUTH_* / the config's auth / netrc.
+        // Precedence: -H, then URL userinfo, then a credential helper, then PTEX_AUTH_*,
+        // SCIENCE_AUTH_*, the config's auth, netrc.
         let mut authorized = false;
         let mut sent = "no credentials".to_string();
         let mut given = Vec::new();
@@ -287,7 +286,7 @@ impl HttpBackend {
         {
             let headers = self
                 .helper_runs
-                .headers(helper, &bare_url(url), self.helper_timeout)
+                .headers(helper, &bare, self.helper_timeout)
                 .await?;
             // A header the user gave with -H (or an Authorization already decided) wins.
             let (mut taken, was_authorized) = (given.clone(), authorized);
@@ -336,7 +335,8 @@ fn variables_hint(url: &Url) -> String {
     }
 }
 
-/// `url` without its user and password: what a credential helper is asked about.
+/// `url` without its user and password: what is requested, and what a credential helper is
+/// asked about.
 fn bare_url(url: &Url) -> Url {
     let mut bare = url.clone();
     let _ = bare.set_username("");
