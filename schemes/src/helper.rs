@@ -77,13 +77,16 @@ struct Answer {
 
 /// Runs `helper get` for `uri`; the error says why in words that never quote its output.
 fn run(helper: &Path, uri: &str, timeout: Duration) -> Result<HelperHeaders, String> {
-    let mut child = Command::new(helper)
+    let mut command = Command::new(helper);
+    command
         .arg("get")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("cannot run it: {e}"))?;
+        .stderr(Stdio::null());
+    // Its own process group, so a helper that is a script can be stopped with its children.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command.spawn().map_err(|e| format!("cannot run it: {e}"))?;
     let request = serde_json::json!({ "uri": uri }).to_string();
     if let Some(mut stdin) = child.stdin.take() {
         // A helper that does not read its input may close it: not an error by itself.
@@ -102,6 +105,7 @@ fn run(helper: &Path, uri: &str, timeout: Duration) -> Result<HelperHeaders, Str
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if Instant::now() >= deadline => {
+                stop_group(&child);
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(format!(
@@ -140,4 +144,18 @@ fn run(helper: &Path, uri: &str, timeout: Duration) -> Result<HelperHeaders, Str
         }
     }
     Ok(headers)
+}
+
+/// Kills the helper's process group (a script's `sleep` or `curl` too), so nothing it started
+/// outlives the wait for it.
+fn stop_group(child: &std::process::Child) {
+    #[cfg(unix)]
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill only sends a signal; the group is the one the helper was started in.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = child;
 }

@@ -286,7 +286,11 @@ fn failing_slow_and_garbage_helpers_fail_the_source_clearly_and_show_nothing() {
             "echo fail-secret; exit 3",
             vec!["it failed", "exit status: 3"],
         ),
-        ("slow", "sleep 30", vec!["did not answer within 1.0 s"]),
+        (
+            "slow",
+            "sleep 30 & echo $! > \"$HOME/slow.pid\"; wait",
+            vec!["did not answer within 1.0 s"],
+        ),
         (
             "garbage",
             "echo 'garbage-secret {'",
@@ -316,6 +320,18 @@ fn failing_slow_and_garbage_helpers_fail_the_source_clearly_and_show_nothing() {
         assert!(!out.stderr.contains("-secret"), "{name}: {}", out.stderr);
     }
     assert_eq!(server.request_count(), 0);
+    // What the slow helper started was stopped with it.
+    let pid = std::fs::read_to_string(sandbox.home().join("slow.pid")).unwrap();
+    let alive = Path::new("/proc").join(pid.trim());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !alive.exists(),
+        "the slow helper's sleep {} still runs",
+        pid.trim()
+    );
 }
 
 // --- CA bundles and CA:TRUE -------------------------------------------------------------------
