@@ -508,10 +508,31 @@ fn describe_candidate(
         Ok(source) => match source.scheme() {
             Scheme::Http | Scheme::Https => {
                 let (host, port, https) = http_target(&source).unwrap_or_default();
-                match settings.credentials.for_host(host, port, https, false) {
+                let found = match settings.credentials.for_host(host, port, https, false) {
                     Ok(found) => found.source,
                     Err(e) => format!("error: {e}"),
+                };
+                let helper = settings
+                    .file
+                    .credential_helpers
+                    .for_host(host)
+                    .filter(|_| https || ptex_config::is_loopback(host));
+                let cert = settings
+                    .credentials
+                    .client_cert(host, port)
+                    .or(settings.tls.client_cert.as_deref())
+                    .filter(|_| https);
+                let mut said = match helper {
+                    Some((glob, path)) => format!(
+                        "the credential helper {} (credential_helpers.{glob:?}), then {found}",
+                        path.display()
+                    ),
+                    None => found,
+                };
+                if let Some(cert) = cert {
+                    said.push_str(&format!("; client certificate {}", cert.display()));
                 }
+                said
             }
             Scheme::S3 => "the AWS credential chain (unsigned if it finds none)".to_string(),
             Scheme::Gs => "the Google credential chain (unsigned if it finds none)".to_string(),

@@ -1,10 +1,12 @@
-//! Per-host credentials from the environment (`PTEX_AUTH_<HOST>_*`), the config file's
-//! `auth` table and netrc, resolved for one request at a time so each credential goes only
-//! to its own host. Precedence: environment > config file > netrc (`-H` and URL userinfo,
+//! Per-host credentials from the environment (`PTEX_AUTH_<HOST>_*`, then science's
+//! `SCIENCE_AUTH_<HOST>_*`), the config file's `auth` table and netrc, resolved for one
+//! request at a time so each credential goes only to its own host. Precedence: the
+//! environment, then the config file, then netrc (`-H`, URL userinfo and credential helpers,
 //! handled by the HTTP backend, come before all of them).
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -28,6 +30,9 @@ pub struct AuthSpec {
     /// Send these credentials over plain http to a non-loopback host too.
     #[serde(default)]
     pub allow_http: bool,
+    /// A PEM file holding a client certificate and its private key, presented to this host
+    /// when its TLS server asks for one (mutual TLS).
+    pub client_cert: Option<PathBuf>,
 }
 
 /// A user and a password (or the names of the variables holding them).
@@ -53,6 +58,7 @@ impl fmt::Debug for AuthSpec {
             )
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("allow_http", &self.allow_http)
+            .field("client_cert", &self.client_cert)
             .finish()
     }
 }
@@ -78,6 +84,13 @@ impl AuthSpec {
             if bad_name || value.contains(['\r', '\n', '\0']) {
                 return Err(at(&format!("header {name:?} is not a valid header")));
             }
+        }
+        if self
+            .client_cert
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(at("client_cert is empty"));
         }
         let mut warnings = Vec::new();
         if self.bearer.is_some() || self.basic.is_some() {
@@ -114,15 +127,18 @@ pub struct HostCredentials {
     /// Extra headers from the config's `auth` entry.
     pub headers: Vec<(String, String)>,
     /// Where the Authorization comes from, by name (`PTEX_AUTH_…_BEARER`,
-    /// `auth."host" bearer_env X`, `netrc`), or `none`.
+    /// `SCIENCE_AUTH_…_BEARER`, `auth."host" bearer_env X`, `netrc`), or `none`.
     pub source: String,
 }
 
 /// Every per-host credential a run knows of.
 #[derive(Clone, Default)]
 pub struct Credentials {
-    /// `PTEX_AUTH_*` variables, and the variables `auth` entries name.
+    /// `PTEX_AUTH_*` (and, unless switched off, `SCIENCE_AUTH_*`) variables, and the
+    /// variables `auth` entries name.
     env: BTreeMap<String, String>,
+    /// The prefixes of host-named variables read, in precedence order.
+    prefixes: Vec<&'static str>,
     auth: BTreeMap<String, AuthSpec>,
     netrc: Option<Netrc>,
 }
@@ -138,12 +154,22 @@ impl fmt::Debug for Credentials {
 }
 
 impl Credentials {
+    /// Collects the variables of `env` that hold credentials: `PTEX_AUTH_*`, `SCIENCE_AUTH_*`
+    /// when `science` is on, and those `auth` names.
     pub(crate) fn new(
         env: &dyn Env,
         auth: &BTreeMap<String, AuthSpec>,
         netrc: Option<Netrc>,
+        science: bool,
     ) -> Credentials {
-        let mut vars: BTreeMap<String, String> = env.vars_with_prefix(ENV_PREFIX);
+        let mut prefixes = vec![ENV_PREFIX];
+        if science {
+            prefixes.push(SCIENCE_PREFIX);
+        }
+        let mut vars: BTreeMap<String, String> = BTreeMap::new();
+        for prefix in &prefixes {
+            vars.extend(env.vars_with_prefix(prefix));
+        }
         let named = auth.values().flat_map(|spec| {
             let basic = spec.basic_env.iter().flat_map(|b| [&b.user, &b.password]);
             spec.bearer_env.iter().chain(basic)
@@ -155,9 +181,29 @@ impl Credentials {
         }
         Credentials {
             env: vars,
+            prefixes,
             auth: auth.clone(),
             netrc,
         }
+    }
+
+    /// The client certificate (a PEM file with its key) the config's `auth` entry names for
+    /// `host` and `port` (`port` if not the scheme's default): the entry keyed `host:port`,
+    /// else the one keyed `host`.
+    pub fn client_cert(&self, host: &str, port: Option<u16>) -> Option<&Path> {
+        let host = host.to_ascii_lowercase();
+        let exact = port.map(|p| origin_key(&host, Some(p)));
+        exact
+            .iter()
+            .chain(std::iter::once(&host))
+            .find_map(|key| self.auth.get(key)?.client_cert.as_deref())
+    }
+
+    /// Every client certificate the config's `auth` names, by host key.
+    pub fn client_certs(&self) -> impl Iterator<Item = (&str, &Path)> {
+        self.auth
+            .iter()
+            .filter_map(|(key, spec)| Some((key.as_str(), spec.client_cert.as_deref()?)))
     }
 
     /// The parsed netrc file, if there is one (FTP logins come from it).
@@ -194,10 +240,12 @@ impl Credentials {
         };
         let exposed = !https && !is_loopback(&host);
         if !exposed || entry.is_some_and(|e| e.allow_http) {
-            if let Some((authorization, source)) = origins
-                .iter()
-                .find_map(|&(h, p)| env_authorization(&self.env, ENV_PREFIX, h, p))
-            {
+            // Ours first, then science's, each over the same host-to-NAME mapping.
+            if let Some((authorization, source)) = self.prefixes.iter().find_map(|prefix| {
+                origins
+                    .iter()
+                    .find_map(|&(h, p)| env_authorization(&self.env, prefix, h, p))
+            }) {
                 found.authorization = Some(authorization);
                 found.source = source;
             }
@@ -278,6 +326,10 @@ impl Credentials {
 
 /// The prefix of ptex's own per-host variables.
 const ENV_PREFIX: &str = "PTEX_AUTH_";
+
+/// The prefix of science's per-host variables (`SCIENCE_AUTH_<NAME>_BEARER`), read after
+/// ours with the same NAME for each host.
+pub const SCIENCE_PREFIX: &str = "SCIENCE_AUTH_";
 
 /// `host` or `host:port`, as the config's `auth` table and `_HOST` variables write it.
 fn origin_key(host: &str, port: Option<u16>) -> String {
@@ -360,7 +412,9 @@ pub fn env_authorization(
     })
 }
 
-fn is_loopback(host: &str) -> bool {
+/// Whether `host` is this machine (`localhost` or a loopback address), where credentials may
+/// go over plain http.
+pub fn is_loopback(host: &str) -> bool {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     host == "localhost"
         || bare
@@ -379,7 +433,7 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         let auth: BTreeMap<String, AuthSpec> = serde_json::from_str(auth).unwrap();
-        Credentials::new(&env, &auth, netrc.map(|n| Netrc::parse(n).unwrap()))
+        Credentials::new(&env, &auth, netrc.map(|n| Netrc::parse(n).unwrap()), true)
     }
 
     fn bearer(c: &HostCredentials) -> Option<&str> {
@@ -672,5 +726,52 @@ mod tests {
             c.for_host("d.test", Some(1), true, true).unwrap().source,
             "none"
         );
+    }
+
+    #[test]
+    fn science_variables_come_after_ours_and_can_be_switched_off() {
+        let env = [
+            ("SCIENCE_AUTH_API_GITHUB_COM_BEARER", "science"),
+            ("SCIENCE_AUTH_M_CORP_BASIC_USER", "u"),
+            ("SCIENCE_AUTH_M_CORP_BASIC_PASS", "p"),
+            ("PTEX_AUTH_M_CORP_BEARER", "ours"),
+        ];
+        let c = creds(&env, "{}", None);
+        let got = c.for_host("api.github.com", None, true, false).unwrap();
+        assert_eq!(
+            (bearer(&got), got.source.as_str()),
+            (Some("science"), "SCIENCE_AUTH_API_GITHUB_COM_BEARER")
+        );
+        let got = c.for_host("m.corp", None, true, false).unwrap();
+        assert_eq!(bearer(&got), Some("ours"));
+        for look_alike in ["api-github.com", "api.github-com", "api_github.com"] {
+            let got = c.for_host(look_alike, None, true, false).unwrap();
+            assert!(got.authorization.is_none(), "{look_alike}");
+        }
+        let pairs: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let off = Credentials::new(&pairs, &BTreeMap::new(), None, false);
+        let got = off.for_host("api.github.com", None, true, false).unwrap();
+        assert_eq!(got.source, "none");
+        assert!(!format!("{off:?}").contains("SCIENCE"));
+    }
+
+    #[test]
+    fn client_certs_by_host_and_port() {
+        let c = creds(
+            &[],
+            r#"{"m.corp": {"client_cert": "/a.pem"}, "m.corp:8443": {"client_cert": "/b.pem"}}"#,
+            None,
+        );
+        assert_eq!(c.client_cert("M.corp", None), Some(Path::new("/a.pem")));
+        assert_eq!(
+            c.client_cert("m.corp", Some(8443)),
+            Some(Path::new("/b.pem"))
+        );
+        assert_eq!(c.client_cert("m.corp", Some(1)), Some(Path::new("/a.pem")));
+        assert_eq!(c.client_cert("n.corp", None), None);
+        assert_eq!(c.client_certs().count(), 2);
     }
 }

@@ -9,7 +9,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::settings::{MAX_SECONDS, MIN_TIMEOUT};
-use crate::{AuthSpec, CacheEntry, CacheSpec, ConfigError, Env, MirrorSpec, Routing};
+use crate::{
+    AuthSpec, CacheEntry, CacheSpec, ConfigError, CredentialHelpers, Env, MirrorSpec, Routing,
+};
 
 /// Everything the config file can say.
 #[derive(Clone, Debug, Default)]
@@ -27,6 +29,12 @@ pub struct ConfigFile {
     pub routing: Routing,
     /// The content-addressed caches, tried before any other source (`caches`).
     pub caches: Vec<CacheSpec>,
+    /// Executables that give the headers for hosts matching a glob (Bazel's protocol).
+    pub credential_helpers: CredentialHelpers,
+    /// `false` stops reading science's `SCIENCE_AUTH_<NAME>_*` variables (default: read).
+    pub science_auth: Option<bool>,
+    /// `false` stops treating `UV_PYTHON_INSTALL_MIRROR` as a mirror rule (default: on).
+    pub uv_python_install_mirror: Option<bool>,
     /// Problems worth a warning (literal secrets).
     pub warnings: Vec<String>,
 }
@@ -124,6 +132,8 @@ pub struct Network {
     pub fill_timeout: Option<f64>,
     /// Seconds; 0 allowed (`PTEX_CACHE_WAIT`).
     pub cache_wait: Option<f64>,
+    /// Seconds (`PTEX_CREDENTIAL_HELPER_TIMEOUT`).
+    pub credential_helper_timeout: Option<f64>,
 }
 
 impl Network {
@@ -136,6 +146,7 @@ impl Network {
             ("lock_wait", self.lock_wait),
             ("fill_timeout", self.fill_timeout),
             ("retry_max_wait", self.retry_max_wait),
+            ("credential_helper_timeout", self.credential_helper_timeout),
         ];
         for (name, value) in timeouts {
             if let Some(v) = value
@@ -226,6 +237,18 @@ impl ConfigFile {
                 "gs" => config.gs = serde_json::from_value(value).map_err(named)?,
                 "allow" => allow = serde_json::from_value(value).map_err(named)?,
                 "block" => block = serde_json::from_value(value).map_err(named)?,
+                "science_auth" => {
+                    config.science_auth = serde_json::from_value(value).map_err(named)?
+                }
+                "uv_python_install_mirror" => {
+                    config.uv_python_install_mirror =
+                        serde_json::from_value(value).map_err(named)?;
+                }
+                "credential_helpers" => {
+                    let helpers = serde_json::from_value(value).map_err(named)?;
+                    config.credential_helpers =
+                        CredentialHelpers::from_map(helpers).map_err(invalid)?;
+                }
                 "blocked_message" => {
                     blocked_message = serde_json::from_value(value).map_err(named)?;
                 }
@@ -272,7 +295,8 @@ impl ConfigFile {
                 other => {
                     return Err(invalid(format!(
                         "unknown key `{other}` (known: s3, gs, mirrors, caches, allow, \
-                         block, blocked_message, auth, network)"
+                         block, blocked_message, auth, credential_helpers, network, \
+                         science_auth, uv_python_install_mirror)"
                     )));
                 }
             }
@@ -394,6 +418,29 @@ mod tests {
                 assert!(err.contains(word), "{text}: {word:?} missing from {err}");
             }
         }
+    }
+
+    #[test]
+    fn drop_in_switches_and_helpers_are_read() {
+        let config = parse(
+            r#"{"science_auth": false, "uv_python_install_mirror": false,
+                "credential_helpers": {"*.corp.example": "/opt/helper"}}"#,
+        )
+        .unwrap();
+        assert_eq!(config.science_auth, Some(false));
+        assert_eq!(config.uv_python_install_mirror, Some(false));
+        assert!(
+            config
+                .credential_helpers
+                .for_host("a.corp.example")
+                .is_some()
+        );
+        let err = parse(r#"{"science_auth": "no"}"#).unwrap_err().to_string();
+        assert!(err.contains("science_auth"), "{err}");
+        let err = parse(r#"{"credential_helpers": {"https://x": "/h"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("credential_helpers"), "{err}");
     }
 
     #[test]

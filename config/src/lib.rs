@@ -9,6 +9,7 @@ mod credentials;
 mod env;
 mod error;
 mod file;
+mod helpers;
 mod local_file;
 pub mod netrc;
 mod normalize;
@@ -18,12 +19,14 @@ mod settings;
 pub use aws_files::{AwsFiles, AwsProfile, AwsSection};
 pub use caches::{CacheEntry, CacheSpec, Caches};
 pub use credentials::{
-    AuthSpec, Authorization, BasicSpec, Credentials, HostCredentials, env_authorization, env_key,
+    AuthSpec, Authorization, BasicSpec, Credentials, HostCredentials, SCIENCE_PREFIX,
+    env_authorization, env_key, is_loopback,
 };
 pub use env::{Env, ProcessEnv};
 pub use error::ConfigError;
 pub use file::{ConfigFile, GcsConfig, Network, S3Bucket, S3Config, check_endpoint};
+pub use helpers::CredentialHelpers;
 pub use netrc::{Netrc, NetrcEntry};
 pub use normalize::{normalize_host, normalize_url};
-pub use routing::{Candidate, MirrorSpec, OriginPlacement, Routing};
-pub use settings::{Parallel, RetryPolicy, Settings, Timeouts};
+pub use routing::{Candidate, MirrorSpec, OriginPlacement, Routing, UV_PYTHON_MIRRORED};
+pub use settings::{Parallel, RetryPolicy, Settings, Timeouts, TlsFiles};

@@ -60,7 +60,14 @@ struct Rule {
     matcher: Matcher,
     urls: Vec<String>,
     origin: OriginPlacement,
+    /// What `--dry-run` names it by: `mirrors[0]`, or the variable it came from.
+    via: String,
 }
+
+/// The prefix `UV_PYTHON_INSTALL_MIRROR` replaces, as uv does: python-build-standalone's
+/// release downloads.
+pub const UV_PYTHON_MIRRORED: &str =
+    "https://github.com/astral-sh/python-build-standalone/releases/download";
 
 #[derive(Clone, Debug)]
 enum Matcher {
@@ -70,7 +77,7 @@ enum Matcher {
 
 /// `host-glob` or `scheme://host-glob`.
 #[derive(Clone, Debug)]
-struct Pattern {
+pub(crate) struct Pattern {
     scheme: Option<String>,
     host: String,
 }
@@ -110,6 +117,7 @@ impl Routing {
                 matcher,
                 urls: spec.urls.clone(),
                 origin: spec.origin,
+                via: format!("mirrors[{index}]"),
             });
         }
         let patterns = |list: &[String], name: &str| {
@@ -148,6 +156,23 @@ impl Routing {
         out
     }
 
+    /// Puts a prefix rule before the config's own (an environment variable's, which wins
+    /// over the file): URLs starting with `prefix` are tried at `mirror` (its trailing `/`
+    /// dropped) first, then at their origin; `via` names the variable.
+    pub fn prepend_mirror(&mut self, prefix: &str, mirror: &str, via: &str) -> Result<(), String> {
+        if !mirror.contains("://") {
+            return Err(format!("{via}: {mirror:?} is not a URL (scheme://…)"));
+        }
+        let rule = Rule {
+            matcher: Matcher::Prefix(prefix.to_string()),
+            urls: vec![mirror.trim_end_matches('/').to_string()],
+            origin: OriginPlacement::Last,
+            via: via.to_string(),
+        };
+        self.rules.insert(0, rule);
+        Ok(())
+    }
+
     /// The message to show when every candidate of a file is blocked.
     pub fn blocked_message(&self) -> &str {
         self.blocked_message
@@ -157,7 +182,7 @@ impl Routing {
 
     fn expand(&self, url: &str) -> Vec<(String, String)> {
         let origin = || (url.to_string(), "origin".to_string());
-        for (index, rule) in self.rules.iter().enumerate() {
+        for rule in &self.rules {
             let rewritten: Vec<String> = match &rule.matcher {
                 Matcher::Prefix(prefix) => match url.strip_prefix(prefix.as_str()) {
                     Some(rest) => rule.urls.iter().map(|u| format!("{u}{rest}")).collect(),
@@ -176,7 +201,7 @@ impl Routing {
                     None => continue,
                 },
             };
-            let via = format!("mirrors[{index}]");
+            let via = rule.via.clone();
             let mut list: Vec<(String, String)> =
                 rewritten.into_iter().map(|u| (u, via.clone())).collect();
             match rule.origin {
@@ -200,7 +225,8 @@ impl Routing {
 }
 
 impl Pattern {
-    fn parse(text: &str) -> Result<Pattern, String> {
+    /// Parses `host-glob` or `scheme://host-glob`.
+    pub(crate) fn parse(text: &str) -> Result<Pattern, String> {
         let (scheme, host) = match text.split_once("://") {
             Some((scheme, host)) => (Some(scheme.to_ascii_lowercase()), host),
             None => (None, text),
@@ -219,7 +245,8 @@ impl Pattern {
         Ok(Pattern { scheme, host })
     }
 
-    fn matches(&self, scheme: &str, host: &str) -> bool {
+    /// Whether a URL of `scheme` to `host` matches.
+    pub(crate) fn matches(&self, scheme: &str, host: &str) -> bool {
         self.scheme.as_deref().is_none_or(|s| s == scheme)
             && glob(&self.host, &host.to_ascii_lowercase())
     }
@@ -383,5 +410,31 @@ mod tests {
         assert!(!glob("*.corp.example", "corp.example"));
         assert!(glob("mirror-*.corp", "mirror-1.corp"));
         assert!(!glob("github.com", "github.com.evil"));
+    }
+
+    #[test]
+    fn a_prepended_mirror_wins_and_keeps_the_origin_last() {
+        let rules = spec(r#"[{"prefix": "https://github.com/", "urls": ["https://other/"]}]"#);
+        let mut routing = Routing::new(&rules, &[], &[], None).unwrap();
+        routing
+            .prepend_mirror(
+                UV_PYTHON_MIRRORED,
+                "https://m.corp/pbs/",
+                "UV_PYTHON_INSTALL_MIRROR",
+            )
+            .unwrap();
+        let got = routing.candidates(&[format!("{GH}v1/py.tgz")]);
+        assert_eq!(
+            urls(&got),
+            vec![
+                "https://m.corp/pbs/v1/py.tgz".to_string(),
+                format!("{GH}v1/py.tgz")
+            ]
+        );
+        assert_eq!(got[0].via, "UV_PYTHON_INSTALL_MIRROR");
+        assert_eq!(got[1].via, "origin");
+        let other = routing.candidates(&["https://github.com/x".to_string()]);
+        assert_eq!(other[0].via, "mirrors[0]");
+        assert!(routing.prepend_mirror(GH, "m.corp", "V").is_err());
     }
 }

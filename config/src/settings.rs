@@ -5,7 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::{CacheSpec, Caches, ConfigError, ConfigFile, Credentials, Env, Netrc};
+use crate::{
+    CacheSpec, Caches, ConfigError, ConfigFile, Credentials, Env, Netrc, UV_PYTHON_MIRRORED,
+};
+
+/// uv's variable for a python-build-standalone mirror.
+const UV_MIRROR: &str = "UV_PYTHON_INSTALL_MIRROR";
 
 /// Network timeouts. None of them limits a slow download that keeps making progress.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,6 +26,9 @@ pub struct Timeouts {
     /// How long to wait for another run fetching the same file while it makes no progress,
     /// before fetching separately (`PTEX_LOCK_WAIT`).
     pub lock_wait: Duration,
+    /// The longest a credential helper may run before it is killed and its host gets no
+    /// headers from it (`PTEX_CREDENTIAL_HELPER_TIMEOUT`).
+    pub credential_helper: Duration,
 }
 
 impl Default for Timeouts {
@@ -31,6 +39,7 @@ impl Default for Timeouts {
             low_speed_limit: 1024,
             low_speed_time: Duration::from_secs(30),
             lock_wait: Duration::from_secs(10),
+            credential_helper: Duration::from_secs(10),
         }
     }
 }
@@ -84,6 +93,37 @@ impl Default for Parallel {
     }
 }
 
+/// TLS files named by the environment.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// The first of `SSL_CERT_FILE`, `CURL_CA_BUNDLE` and `REQUESTS_CA_BUNDLE` that is set:
+    /// the variable's name and the PEM bundle it names.
+    pub ca_bundle: Option<(&'static str, PathBuf)>,
+    /// `SSL_CLIENT_CERT`: a PEM file with a client certificate and its private key, as uv
+    /// reads it, presented to every host that asks (an `auth` entry's `client_cert` wins).
+    pub client_cert: Option<PathBuf>,
+    /// `AWS_CA_BUNDLE`: a PEM bundle the AWS tools trust, added for the storage clients
+    /// (s3, gs, ftp share them) on top of the above.
+    pub aws_ca_bundle: Option<PathBuf>,
+}
+
+impl TlsFiles {
+    fn from_env(env: &dyn Env) -> TlsFiles {
+        let path = |name: &str| {
+            env.var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        TlsFiles {
+            ca_bundle: ["SSL_CERT_FILE", "CURL_CA_BUNDLE", "REQUESTS_CA_BUNDLE"]
+                .into_iter()
+                .find_map(|name| Some((name, path(name)?))),
+            client_cert: path("SSL_CLIENT_CERT"),
+            aws_ca_bundle: path("AWS_CA_BUNDLE"),
+        }
+    }
+}
+
 /// Everything a run needs to know about its user's setup.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -104,6 +144,8 @@ pub struct Settings {
     pub credentials: Credentials,
     /// The config file's contents (empty when there is none).
     pub file: ConfigFile,
+    /// CA bundle and client certificate files from the environment.
+    pub tls: TlsFiles,
     /// Problems that do not stop the run (for example a malformed netrc), to show the user.
     pub warnings: Vec<String>,
 }
@@ -118,9 +160,22 @@ impl Settings {
             warnings.push(format!("{e}; netrc credentials are not used"));
             None
         });
-        let file = ConfigFile::load(env, config)?;
+        let mut file = ConfigFile::load(env, config)?;
         warnings.extend(file.warnings.iter().cloned());
-        let credentials = Credentials::new(env, &file.auth, netrc);
+        let credentials =
+            Credentials::new(env, &file.auth, netrc, file.science_auth != Some(false));
+        // uv's variable, as uv reads it; an environment variable wins over the file's rules.
+        if file.uv_python_install_mirror != Some(false)
+            && let Some(mirror) = env.non_empty(UV_MIRROR)
+        {
+            file.routing
+                .prepend_mirror(UV_PYTHON_MIRRORED, mirror.trim(), UV_MIRROR)
+                .map_err(|reason| ConfigError::InvalidEnv {
+                    name: UV_MIRROR,
+                    value: mirror.clone(),
+                    reason,
+                })?;
+        }
         // Each value: its environment variable, else the config's `network`, else the
         // default.
         let net = file.network.clone();
@@ -142,6 +197,9 @@ impl Settings {
             lock_wait: seconds(env, "PTEX_LOCK_WAIT")?
                 .or(from_file(net.lock_wait))
                 .unwrap_or(Timeouts::default().lock_wait),
+            credential_helper: seconds(env, "PTEX_CREDENTIAL_HELPER_TIMEOUT")?
+                .or(from_file(net.credential_helper_timeout))
+                .unwrap_or(Timeouts::default().credential_helper),
         };
         let retry = RetryPolicy {
             retries: whole(env, "PTEX_RETRIES", 0..=10)?
@@ -192,6 +250,7 @@ impl Settings {
             caches,
             credentials,
             file,
+            tls: TlsFiles::from_env(env),
             cache_dir: cache_dir(env)?,
             timeouts,
             retry,
@@ -501,5 +560,71 @@ mod tests {
         assert!(s.credentials.netrc().is_none());
         assert_eq!(s.warnings.len(), 1);
         assert!(s.warnings[0].contains("malformed"), "{:?}", s.warnings);
+    }
+
+    #[test]
+    fn ca_bundles_in_order_and_the_client_cert() {
+        let tls = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("PTEX_CACHE_DIR", "/tmp/c")];
+            all.extend_from_slice(pairs);
+            Settings::load(&env(&all), None).unwrap().tls
+        };
+        let bundle = |t: TlsFiles| t.ca_bundle.map(|(n, p)| (n, p.display().to_string()));
+        let all = [
+            ("REQUESTS_CA_BUNDLE", "/r"),
+            ("CURL_CA_BUNDLE", "/c"),
+            ("SSL_CERT_FILE", "/s"),
+        ];
+        assert_eq!(bundle(tls(&all)), Some(("SSL_CERT_FILE", "/s".into())));
+        assert_eq!(
+            bundle(tls(&all[..2])),
+            Some(("CURL_CA_BUNDLE", "/c".into()))
+        );
+        assert_eq!(
+            bundle(tls(&all[..1])),
+            Some(("REQUESTS_CA_BUNDLE", "/r".into()))
+        );
+        assert_eq!(tls(&[("SSL_CERT_FILE", "")]), TlsFiles::default());
+        let cert = tls(&[("SSL_CLIENT_CERT", "/id.pem")]).client_cert;
+        assert_eq!(cert, Some(PathBuf::from("/id.pem")));
+    }
+
+    #[test]
+    fn uv_mirror_is_a_rule_unless_switched_off() {
+        let urls = [format!("{UV_PYTHON_MIRRORED}/20240101/py.tgz")];
+        let s = Settings::load(
+            &env(&[
+                ("PTEX_CACHE_DIR", "/tmp/c"),
+                ("UV_PYTHON_INSTALL_MIRROR", "https://m.corp/pbs/"),
+            ]),
+            None,
+        )
+        .unwrap();
+        let got = s.file.routing.candidates(&urls);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].url, "https://m.corp/pbs/20240101/py.tgz");
+        assert_eq!(got[0].via, "UV_PYTHON_INSTALL_MIRROR");
+        let path = std::env::temp_dir().join(format!("ptex-uv-off-{}.json", std::process::id()));
+        std::fs::write(&path, r#"{"uv_python_install_mirror": false}"#).unwrap();
+        let s = Settings::load(
+            &env(&[
+                ("PTEX_CACHE_DIR", "/tmp/c"),
+                ("UV_PYTHON_INSTALL_MIRROR", "https://m.corp/pbs/"),
+            ]),
+            Some(&path),
+        )
+        .unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(s.file.routing.candidates(&urls).len(), 1);
+        let err = Settings::load(
+            &env(&[
+                ("PTEX_CACHE_DIR", "/tmp/c"),
+                ("UV_PYTHON_INSTALL_MIRROR", "m.corp"),
+            ]),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("UV_PYTHON_INSTALL_MIRROR"), "{err}");
     }
 }

@@ -49,6 +49,9 @@ pub enum FetchError {
     /// having none): `step` names it (e.g. `profile "corp"`), `reason` says why.
     #[error("cannot get credentials from {step}: {reason}")]
     Credentials { step: String, reason: String },
+    /// A credential helper gave no headers (`reason` never quotes its output).
+    #[error("credential helper {helper} gave no credentials: {reason}")]
+    CredentialHelper { helper: String, reason: String },
     /// The settings for this source cannot work (e.g. an unknown region or a bad endpoint).
     #[error("bad configuration: {reason}")]
     Config { reason: String },
@@ -65,7 +68,7 @@ pub enum FetchError {
     #[error("could not connect: {reason}")]
     Refused { reason: String },
     /// The peer's TLS certificate is not trusted, or the handshake failed.
-    #[error("TLS failure: {reason} (add trusted roots with SSL_CERT_FILE or SSL_CERT_DIR)")]
+    #[error("TLS failure: {reason}{}", crate::trust::hint(reason))]
     Tls { reason: String },
     /// The server did not answer, or stopped sending, in time.
     #[error("timed out: {reason}")]

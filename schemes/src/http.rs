@@ -8,13 +8,19 @@
 //! the error), and the status codes we classify. opendal serves the other schemes; both use
 //! the same reqwest and rustls, so the binary carries one HTTP stack.
 
-use ptex_config::{Authorization, Credentials, Settings, env_key};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use ptex_config::{Authorization, CredentialHelpers, Credentials, Settings, env_key, is_loopback};
 use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, LOCATION};
 use url::Url;
 
 use crate::download::Download;
+use crate::helper::Helpers;
 use crate::source::percent_decode;
+use crate::trust::For;
 use crate::{FetchError, Part, RequestOptions, ResponseHead, Source, redact_url};
 
 /// The most redirects followed for one request, as libcurl and reqwest do by default.
@@ -24,21 +30,41 @@ const USER_AGENT: &str = concat!("ptex/", env!("CARGO_PKG_VERSION"));
 
 /// An HTTP(S) client configured from the user's settings.
 pub(crate) struct HttpBackend {
+    /// The client for hosts without a client certificate of their own.
     client: reqwest::Client,
+    /// A client for each `client_cert` the config's `auth` names, by file.
+    with_cert: BTreeMap<PathBuf, reqwest::Client>,
     credentials: Credentials,
+    helpers: CredentialHelpers,
+    helper_runs: Helpers,
+    helper_timeout: Duration,
 }
 
 impl HttpBackend {
     pub(crate) fn new(settings: &Settings) -> Result<HttpBackend, FetchError> {
-        let client = client_builder(settings)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| FetchError::Setup {
-                reason: describe(&e),
-            })?;
+        let build = |builder: Result<reqwest::ClientBuilder, FetchError>| {
+            builder?
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(|e| FetchError::Setup {
+                    reason: describe(&e),
+                })
+        };
+        let client = build(client_builder(settings))?;
+        let mut with_cert = BTreeMap::new();
+        for (_, path) in settings.credentials.client_certs() {
+            if !with_cert.contains_key(path) {
+                let client = build(builder_presenting(settings, Some(path), For::Web))?;
+                with_cert.insert(path.to_path_buf(), client);
+            }
+        }
         Ok(HttpBackend {
             client,
+            with_cert,
             credentials: settings.credentials.clone(),
+            helpers: settings.file.credential_helpers.clone(),
+            helper_runs: Helpers::default(),
+            helper_timeout: settings.timeouts.credential_helper,
         })
     }
 
@@ -211,11 +237,16 @@ impl HttpBackend {
         options: &RequestOptions,
         part: Option<&Part>,
     ) -> Result<(reqwest::Response, String), FetchError> {
-        let mut bare = url.clone();
         // reqwest would turn userinfo into an Authorization header on its own: we decide.
-        let _ = bare.set_username("");
-        let _ = bare.set_password(None);
-        let mut request = self.client.request(method, bare);
+        let bare = bare_url(url);
+        let host = url.host_str().unwrap_or_default();
+        // A host's own client certificate, else the one for every host (SSL_CLIENT_CERT).
+        let client = self
+            .credentials
+            .client_cert(host, url.port())
+            .and_then(|path| self.with_cert.get(path))
+            .unwrap_or(&self.client);
+        let mut request = client.request(method, bare.clone());
         if let Some(part) = part {
             let last = part
                 .end
@@ -228,7 +259,8 @@ impl HttpBackend {
                 )
                 .header(reqwest::header::IF_RANGE, part.validator.as_str());
         }
-        // Precedence: -H, then URL userinfo, then PTEX_AUTH_* / the config's auth / netrc.
+        // Precedence: -H, then URL userinfo, then a credential helper, then PTEX_AUTH_*,
+        // SCIENCE_AUTH_*, the config's auth, netrc.
         let mut authorized = false;
         let mut sent = "no credentials".to_string();
         let mut given = Vec::new();
@@ -248,7 +280,28 @@ impl HttpBackend {
             authorized = true;
             sent = "the URL's user and password".to_string();
         }
-        let host = url.host_str().unwrap_or_default();
+        // A credential helper is asked about this very URL, so its headers go to its
+        // origin only; like every credential, never over plain http to another machine.
+        if let Some((_, helper)) = self.helpers.for_host(host)
+            && (url.scheme() == "https" || is_loopback(host))
+        {
+            let headers = self
+                .helper_runs
+                .headers(helper, &bare, self.helper_timeout)
+                .await?;
+            // A header the user gave with -H (or an Authorization already decided) wins.
+            let (mut taken, was_authorized) = (given.clone(), authorized);
+            for (name, value) in headers {
+                if given.contains(&name) || (name == AUTHORIZATION && was_authorized) {
+                    continue;
+                }
+                authorized |= name == AUTHORIZATION;
+                sent = format!("headers from the credential helper {}", helper.display());
+                taken.push(name.clone());
+                request = request.header(name, value);
+            }
+            given = taken;
+        }
         let redirected = url.origin() != first.origin();
         let found = self
             .credentials
@@ -283,17 +336,46 @@ fn variables_hint(url: &Url) -> String {
     }
 }
 
+/// `url` without its user and password: what is requested, and what a credential helper is
+/// asked about.
+fn bare_url(url: &Url) -> Url {
+    let mut bare = url.clone();
+    let _ = bare.set_username("");
+    let _ = bare.set_password(None);
+    bare
+}
+
 /// A reqwest client builder with what every ptex client shares: the user agent, the user's
-/// timeouts, no retries of its own (ours are counted), no Referer, no content decoding.
-pub(crate) fn client_builder(settings: &Settings) -> reqwest::ClientBuilder {
+/// timeouts, no retries of its own (ours are counted), no Referer, no content decoding, and
+/// our TLS trust (see [`crate::trust`]) with `SSL_CLIENT_CERT` if set.
+pub(crate) fn client_builder(settings: &Settings) -> Result<reqwest::ClientBuilder, FetchError> {
+    builder_presenting(settings, settings.tls.client_cert.as_deref(), For::Web)
+}
+
+/// [`client_builder`] for the storage clients, which also trust `AWS_CA_BUNDLE`.
+#[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
+pub(crate) fn store_client_builder(
+    settings: &Settings,
+) -> Result<reqwest::ClientBuilder, FetchError> {
+    builder_presenting(settings, settings.tls.client_cert.as_deref(), For::Stores)
+}
+
+/// A client builder for `purpose` presenting `client_cert` (a PEM file with its key), if any.
+fn builder_presenting(
+    settings: &Settings,
+    client_cert: Option<&std::path::Path>,
+    purpose: For,
+) -> Result<reqwest::ClientBuilder, FetchError> {
+    let tls = crate::trust::client_config(settings, client_cert, purpose)?;
     // The one crypto provider compiled in; a second install attempt is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .retry(reqwest::retry::never())
         .referer(false)
         .connect_timeout(settings.timeouts.connect)
-        .read_timeout(settings.timeouts.read)
+        .read_timeout(settings.timeouts.read);
+    Ok(builder.tls_backend_preconfigured(tls))
 }
 
 /// Where a redirect response points, if ptex may follow it.
@@ -408,21 +490,24 @@ pub(crate) fn classify(err: &reqwest::Error) -> FetchError {
 }
 
 fn is_tls(err: &reqwest::Error) -> bool {
-    causes(err).any(|cause| {
-        // rustls errors arrive wrapped in one or more layers of io::Error, whose `source()`
-        // skips the wrapped error: unwrap them by hand.
-        let mut current = Some(cause);
-        while let Some(e) = current {
-            if e.downcast_ref::<rustls::Error>().is_some() {
-                return true;
-            }
-            current = e
-                .downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .map(|inner| inner as &(dyn std::error::Error + 'static));
+    causes(err).any(|cause| rustls_error(cause).is_some())
+}
+
+/// The rustls error in `cause`, if it is one: rustls errors arrive wrapped in one or more
+/// layers of io::Error, whose `source()` skips the wrapped error, so they are unwrapped by
+/// hand.
+fn rustls_error<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut current = Some(cause);
+    while let Some(e) = current {
+        if let Some(found) = e.downcast_ref::<rustls::Error>() {
+            return Some(found);
         }
-        false
-    })
+        current = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+    }
+    None
 }
 
 /// The innermost cause of `err`, in plain words; reqwest's own message (which carries the
@@ -436,6 +521,11 @@ fn describe(err: &reqwest::Error) -> String {
             std::io::ErrorKind::TimedOut => return "operation timed out".into(),
             _ => {}
         }
+    }
+    if let Some(words) =
+        causes(err).find_map(|cause| rustls_error(cause).and_then(crate::trust::plain_words))
+    {
+        return words.to_string();
     }
     match innermost {
         Some(cause) => cause.to_string(),

@@ -21,6 +21,7 @@ mod ftp;
 mod gcs;
 #[cfg(feature = "gcs")]
 mod google;
+mod helper;
 mod http;
 mod redact;
 #[cfg(any(feature = "s3", feature = "gcs"))]
@@ -30,6 +31,7 @@ mod request;
 mod s3;
 mod source;
 mod store;
+mod trust;
 mod upload;
 
 pub use checksum::DeclaredSha256;

@@ -54,17 +54,11 @@ impl Transports {
                 reason: e.to_string(),
             })
         };
-        let store_builder = || -> Result<reqwest::ClientBuilder, FetchError> {
-            let builder = crate::http::client_builder(settings);
-            #[cfg(feature = "s3")]
-            let builder = builder.tls_certs_merge(aws_ca_bundle()?);
-            Ok(builder)
-        };
-        let main = build(store_builder()?.redirect(redirect_policy()))?;
+        let main = build(crate::http::store_client_builder(settings)?.redirect(redirect_policy()))?;
         // Each client loads the trusted roots: build the probe client once, share it.
         #[cfg(any(feature = "s3", feature = "gcs"))]
         let probe_client = build(
-            store_builder()?
+            crate::http::store_client_builder(settings)?
                 .connect_timeout(PROBE_TIMEOUT / 2)
                 .timeout(PROBE_TIMEOUT)
                 .redirect(reqwest::redirect::Policy::none()),
@@ -87,26 +81,6 @@ impl Transports {
     pub(crate) fn attach(&self, operator: Operator) -> Operator {
         operator.with_context(OperationContext::new().with_http_transport(self.main.clone()))
     }
-}
-
-/// The certificates in `AWS_CA_BUNDLE`, trusted by the store clients besides the system's
-/// (and `SSL_CERT_FILE`'s), as the AWS CLI does.
-#[cfg(feature = "s3")]
-fn aws_ca_bundle() -> Result<Vec<reqwest::Certificate>, FetchError> {
-    use ptex_config::Env;
-    let Some(path) = ptex_config::ProcessEnv.non_empty("AWS_CA_BUNDLE") else {
-        return Ok(Vec::new());
-    };
-    let unusable = |reason: String| FetchError::Setup {
-        reason: format!("AWS_CA_BUNDLE {path}: {reason}"),
-    };
-    let pem = std::fs::read(&path).map_err(|e| unusable(e.to_string()))?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem)
-        .map_err(|_| unusable("not a PEM certificate bundle".to_string()))?;
-    if certs.is_empty() {
-        return Err(unusable("no certificate in it".to_string()));
-    }
-    Ok(certs)
 }
 
 /// Operators set up once per run (one per bucket, or per FTP server and user), each with

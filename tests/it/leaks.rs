@@ -73,7 +73,10 @@ fn a_look_alike_host_receives_no_token_directly_or_after_a_redirect() {
     let cert = identity.write_cert(&sandbox.home());
     sandbox
         .env("SSL_CERT_FILE", cert)
-        .env("PTEX_AUTH_MIRROR_CORP_TEST_BEARER", "tok-secret");
+        .env("PTEX_AUTH_MIRROR_CORP_TEST_BEARER", "tok-secret")
+        // science's variables follow the same NAME mapping: nothing for a look-alike either.
+        .env("SCIENCE_AUTH_MIRROR_CORP_TEST_BASIC_USER", "sci-user")
+        .env("SCIENCE_AUTH_MIRROR_CORP_TEST_BASIC_PASS", "sci-secret");
     let names = Names {
         hosts: &hosts,
         resolver: names::refusing_resolver(),
@@ -95,7 +98,25 @@ fn a_look_alike_host_receives_no_token_directly_or_after_a_redirect() {
     for request in &meant {
         assert_eq!(request.header("authorization"), Some("Bearer tok-secret"));
     }
-    assert_none_carried(&others, &["tok-secret", "Bearer"]);
+    assert_none_carried(&others, &["tok-secret", "Bearer", "Basic"]);
+
+    // With ours gone, science's go to the meant host only.
+    sandbox.env("PTEX_AUTH_MIRROR_CORP_TEST_BEARER", "");
+    for host in hosts {
+        let (out, _) = names::run_with(&sandbox, &names, &[&format!("https://{host}:{port}/f")]);
+        out.assert_delivered(b"x");
+    }
+    let requests = server.requests().split_off(6);
+    let (meant, others): (Vec<Request>, Vec<Request>) = requests
+        .into_iter()
+        .partition(|r| r.header("host") == Some(format!("mirror.corp.test:{port}").as_str()));
+    assert_eq!(meant.len(), 1);
+    // base64("sci-user:sci-secret")
+    assert_eq!(
+        meant[0].header("authorization"),
+        Some("Basic c2NpLXVzZXI6c2NpLXNlY3JldA==")
+    );
+    assert_none_carried(&others, &["Basic", "Bearer"]);
 }
 
 // --- Point 2: an S3 redirect carries no x-amz-* credential ------------------------------

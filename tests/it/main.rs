@@ -6,6 +6,7 @@ mod binding;
 mod cachedir;
 mod caches;
 mod content;
+mod conventions;
 mod direct;
 mod disk;
 mod faults;

@@ -11,6 +11,7 @@ pub mod relay;
 pub mod s3;
 pub mod scie;
 pub mod server;
+pub mod socks;
 pub mod tls;
 
 #[cfg(test)]

@@ -143,6 +143,15 @@ impl TestServer {
         TestServer::spawn(Some(identity.server_config()), Arc::new(handler))
     }
 
+    /// Starts an HTTPS server with a TLS configuration of the test's own (for example one
+    /// that requires a client certificate).
+    pub fn start_tls_config(
+        config: Arc<ServerConfig>,
+        handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
+    ) -> TestServer {
+        TestServer::spawn(Some(config), Arc::new(handler))
+    }
+
     fn spawn(tls: Option<Arc<ServerConfig>>, handler: Arc<Handler>) -> TestServer {
         let requests = RequestLog::default();
         let scheme = if tls.is_some() { "https" } else { "http" };

@@ -1,0 +1,216 @@
+//! Whom every ptex client trusts and how it identifies itself over TLS: the platform's
+//! verifier (the system store; on Windows and macOS the operating system's own) plus the
+//! user's CA bundle (`SSL_CERT_FILE`, else `CURL_CA_BUNDLE`, else `REQUESTS_CA_BUNDLE`), a
+//! self-signed `CA:TRUE` server certificate accepted only when that bundle holds exactly
+//! it, and a client certificate when one is configured.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ptex_config::Settings;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+
+use crate::FetchError;
+
+/// What a certificate refused as `CaUsedAsEndEntity` means, and what to do about it.
+pub(crate) const CA_AS_LEAF: &str = "the server presents a CA certificate (CA:TRUE, as `openssl \
+     req -x509` makes) as its own certificate, which is refused unless trusted exactly: put \
+     that very certificate in SSL_CERT_FILE, or give the server a certificate made with \
+     `-addext basicConstraints=critical,CA:FALSE`";
+
+/// What a server's `CertificateRequired` alert means, and what to do about it.
+pub(crate) const CLIENT_CERT_REQUIRED: &str = "the server requires a client certificate \
+     (mutual TLS): set SSL_CLIENT_CERT, or the host's client_cert in the config's auth, to a \
+     PEM file with the certificate and its private key";
+
+/// The advice that follows a TLS failure's reason: where trusted roots come from, unless
+/// the reason already says what to do.
+pub(crate) fn hint(reason: &str) -> &'static str {
+    match reason {
+        CA_AS_LEAF | CLIENT_CERT_REQUIRED => "",
+        _ => {
+            " (add trusted roots with SSL_CERT_FILE, SSL_CERT_DIR, CURL_CA_BUNDLE or \
+              REQUESTS_CA_BUNDLE)"
+        }
+    }
+}
+
+/// Which clients a TLS configuration is for: the storage clients also trust the AWS tools'
+/// own bundle (`AWS_CA_BUNDLE`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(
+    not(any(feature = "s3", feature = "gcs", feature = "ftp")),
+    allow(dead_code, reason = "a build without stores has only web clients")
+)]
+pub(crate) enum For {
+    /// http(s) URLs.
+    Web,
+    /// The s3, gs and ftp clients.
+    Stores,
+}
+
+/// The TLS configuration of a client for `purpose` that presents `client_cert` (a PEM file
+/// with the certificate chain and its private key), if any.
+pub(crate) fn client_config(
+    settings: &Settings,
+    client_cert: Option<&Path>,
+    purpose: For,
+) -> Result<rustls::ClientConfig, FetchError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let setup = |reason: String| FetchError::Setup { reason };
+    let mut trusted = match &settings.tls.ca_bundle {
+        Some((name, path)) => read_certs(name, path)?,
+        None => Vec::new(),
+    };
+    if let (For::Stores, Some(path)) = (purpose, &settings.tls.aws_ca_bundle) {
+        trusted.extend(read_certs("AWS_CA_BUNDLE", path)?);
+    }
+    // On Linux the platform verifier reads SSL_CERT_FILE itself; on Windows and macOS it asks
+    // the operating system, which does not: the bundle is added as extra roots everywhere.
+    let platform = rustls_platform_verifier::Verifier::new_with_extra_roots(
+        trusted.iter().cloned(),
+        provider.clone(),
+    )
+    .map_err(|e| setup(format!("cannot load the trusted certificates: {e}")))?;
+    let verifier = Arc::new(ExactTrust {
+        inner: platform,
+        trusted,
+    });
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| setup(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let mut config = match client_cert {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            let (certs, key) = read_identity(path)?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| setup(format!("client certificate {}: {e}", path.display())))?
+        }
+    };
+    // reqwest is built for HTTP/1.1 only.
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The certificates in the PEM bundle `path` that variable `name` names.
+fn read_certs(name: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, FetchError> {
+    let bad = |reason: String| FetchError::Setup {
+        reason: format!("{name}={}: {reason}", path.display()),
+    };
+    let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let certs = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("not a PEM bundle: {e}")))?;
+    if certs.is_empty() {
+        return Err(bad("holds no PEM certificate".to_string()));
+    }
+    Ok(certs)
+}
+
+/// The certificate chain and private key in the PEM file `path`.
+fn read_identity(
+    path: &Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), FetchError> {
+    let bad = |reason: &str| FetchError::Setup {
+        reason: format!("client certificate {}: {reason}", path.display()),
+    };
+    let bytes = std::fs::read(path).map_err(|e| bad(&e.to_string()))?;
+    let certs = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| bad("not a PEM file"))?;
+    if certs.is_empty() {
+        return Err(bad(
+            "holds no certificate (expected the certificate and its key, PEM)",
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&bytes)
+        .map_err(|_| bad("holds no private key (expected the certificate and its key, PEM)"))?;
+    Ok((certs, key))
+}
+
+/// Whether a TLS error is rustls refusing a CA certificate as the server's own.
+pub(crate) fn is_ca_as_leaf(error: &rustls::Error) -> bool {
+    format!("{error:?}").contains("CaUsedAsEndEntity")
+}
+
+/// A TLS error in plain words, where there are some for it.
+pub(crate) fn plain_words(error: &rustls::Error) -> Option<&'static str> {
+    match error {
+        rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired) => {
+            Some(CLIENT_CERT_REQUIRED)
+        }
+        error if is_ca_as_leaf(error) => Some(CA_AS_LEAF),
+        _ => None,
+    }
+}
+
+/// The platform's verdict, except that a server certificate refused only for being a CA
+/// certificate is accepted when the user's bundle holds exactly it (same DER) and it names
+/// the host: trusting one self-signed certificate is what `SSL_CERT_FILE` says.
+#[derive(Debug)]
+struct ExactTrust {
+    inner: rustls_platform_verifier::Verifier,
+    trusted: Vec<CertificateDer<'static>>,
+}
+
+impl ServerCertVerifier for ExactTrust {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Err(e) if is_ca_as_leaf(&e) && self.trusted.iter().any(|t| t == end_entity) => {
+                let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+                rustls::client::verify_server_name(&parsed, server_name)?;
+                Ok(ServerCertVerified::assertion())
+            }
+            verdict => verdict,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+
+    fn requires_raw_public_keys(&self) -> bool {
+        self.inner.requires_raw_public_keys()
+    }
+
+    fn root_hint_subjects(&self) -> Option<&[rustls::DistinguishedName]> {
+        self.inner.root_hint_subjects()
+    }
+}
