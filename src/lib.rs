@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod fetch;
 pub mod manifest;
+mod os;
 pub mod output;
 mod parts;
 pub mod progress;

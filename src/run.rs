@@ -36,7 +36,7 @@ struct Request {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    keep_the_heap_small();
+    crate::os::tune_allocator();
     if cli.version {
         return output::version();
     }
@@ -278,16 +278,5 @@ fn agree<T: PartialEq + std::fmt::Display>(
             bail!("--{what} {f} disagrees with the manifest's {what} {m}")
         }
         (m, f) => Ok(m.or(f)),
-    }
-}
-
-/// glibc keeps memory freed at the top of the heap for reuse, up to a threshold that grows
-/// with the largest buffer freed; with several connections' buffers coming and going, that
-/// is megabytes of resident memory doing nothing. A fixed threshold hands it back.
-fn keep_the_heap_small() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter, before any other thread starts.
-    unsafe {
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
     }
 }

@@ -5,10 +5,12 @@
 //! name only by an atomic rename after verification.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::os;
 
 /// The end of every spool file name.
 const SUFFIX: &str = ".ptex-part";
@@ -18,6 +20,9 @@ pub struct Spool {
     path: PathBuf,
     /// Unbuffered: whoever writes gathers the bytes first, and reads them back to hash them.
     file: Option<File>,
+    /// Where the next appended byte goes. Writes name their offset: on Windows, reading
+    /// back at an offset (to hash) moves the cursor that every clone of the handle shares.
+    end: u64,
     /// For a shared spool: where the source and validator of its bytes are noted.
     note: Option<PathBuf>,
 }
@@ -54,6 +59,7 @@ impl Spool {
         Ok(Spool {
             path,
             file: Some(file),
+            end: 0,
             note: None,
         })
     }
@@ -76,7 +82,7 @@ impl Spool {
                 return Ok(None);
             }
         }
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
@@ -89,10 +95,10 @@ impl Spool {
         }
         // The holder before us may have removed the file after we opened it: the lock must
         // be on the file the path names now, or two runs could share one path.
-        if !same_file(&file, &path) {
+        if !os::same_file(&file, &path) {
             return Ok(None);
         }
-        let len = file.seek(SeekFrom::End(0))?;
+        let len = file.metadata()?.len();
         let leftover = std::fs::read_to_string(&note).ok().and_then(|text| {
             let mut lines = text.lines();
             let source_key = lines.next()?.to_string();
@@ -111,11 +117,11 @@ impl Spool {
         let keep = leftover.as_ref().map_or(0, |l| l.len);
         if keep < len {
             file.set_len(keep)?;
-            file.seek(SeekFrom::Start(keep))?;
         }
         let spool = Spool {
             path,
             file: Some(file),
+            end: keep,
             note: Some(note),
         };
         Ok(Some((spool, leftover.filter(|l| l.len > 0))))
@@ -132,7 +138,7 @@ impl Spool {
         let temp = note.with_extension(format!("ptex-note.{}", std::process::id()));
         let good = good.map(|n| format!("{n}\n")).unwrap_or_default();
         std::fs::write(&temp, format!("{source_key}\n{validator}\n{good}"))?;
-        std::fs::rename(&temp, note)
+        os::replace(&temp, note)
     }
 
     /// A handle on the file for reading (to hash what was written) and writing at offsets
@@ -144,9 +150,8 @@ impl Spool {
     /// Cuts the file to its first `len` bytes, the only ones known good, and appends after
     /// them from now on (concurrent parts may have left bytes further on).
     pub fn truncate(&mut self, len: u64) -> io::Result<()> {
-        let file = self.file_mut()?;
-        file.set_len(len)?;
-        file.seek(SeekFrom::Start(len))?;
+        self.file_mut()?.set_len(len)?;
+        self.end = len;
         Ok(())
     }
 
@@ -163,7 +168,10 @@ impl Spool {
     /// Appends bytes (straight to the file: a run killed later leaves them behind for the
     /// next run to continue).
     pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.file_mut()?.write_all(bytes)
+        let end = self.end;
+        os::write_all_at(self.file_mut()?, bytes, end)?;
+        self.end += bytes.len() as u64;
+        Ok(())
     }
 
     /// Empties the file, to be filled again from the start.
@@ -171,9 +179,8 @@ impl Spool {
         if let Some(note) = &self.note {
             let _ = std::fs::remove_file(note);
         }
-        let file = self.file_mut()?;
-        file.set_len(0)?;
-        file.seek(SeekFrom::Start(0))?;
+        self.file_mut()?.set_len(0)?;
+        self.end = 0;
         Ok(())
     }
 
@@ -215,7 +222,7 @@ impl Spool {
             .ok_or_else(|| io::Error::other("spool file already closed"))?;
         file.sync_all()?;
         drop(file);
-        match std::fs::rename(&self.path, target) {
+        match os::replace(&self.path, target) {
             Ok(()) => {
                 // Nothing left to clean up.
                 self.path = PathBuf::new();
@@ -284,28 +291,18 @@ impl Watch {
     pub fn into_spool(self) -> Spool {
         Spool {
             path: PathBuf::new(),
+            end: self.file.metadata().map_or(0, |m| m.len()),
             file: Some(self.file),
             note: None,
         }
     }
 }
 
-/// Whether `file` is the file `path` names now (itself, not through a symlink).
-fn same_file(file: &File, path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (file.metadata(), std::fs::symlink_metadata(path)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
-        _ => false,
-    }
-}
-
 /// Removes spool files in `dir` left by ptex processes that no longer run (killed mid-way).
 /// A spool file names its process (`.<name>.<pid>-<nanos>-<n>.ptex-part`); files of live processes,
-/// and anything else, are left alone. Only where `/proc` tells which processes live.
+/// and anything else, are left alone, as is everything where the system cannot tell
+/// whether a process lives.
 pub fn remove_stale(dir: &Path) {
-    if !Path::new("/proc/self").exists() {
-        return;
-    }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -314,7 +311,7 @@ pub fn remove_stale(dir: &Path) {
         let Some(pid) = name.to_str().and_then(owner_pid) else {
             continue;
         };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+        if pid != std::process::id() && os::process_alive(pid) == Some(false) {
             let _ = std::fs::remove_file(entry.path());
         }
     }
@@ -338,6 +335,9 @@ pub fn safe_file_name(name: &str) -> Result<&str, String> {
     }
     if name.contains(['/', '\\', '\0']) {
         return refused("it contains a path separator");
+    }
+    if let Some(why) = os::refuses_file_name(name) {
+        return refused(why);
     }
     Ok(name)
 }
@@ -463,6 +463,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)] // Symlinks need privileges on Windows.
     fn shared_spool_never_writes_through_a_symlink_or_into_a_directory() {
         let dir = tempfile::tempdir().unwrap();
         let sha = "cd".repeat(32);
