@@ -11,6 +11,9 @@ Environment:
   BENCH_RUNS     runs per command (default 5)
   BENCH_CASES    comma list of cases to run (default all): verified, startup, rate-limited,
                  ranged-s3, rss (see CASES)
+  BENCH_ALSO     comma list of other ptex binaries to run beside target/release/ptex in the
+                 `verified` case, e.g. dist/ptex-linux-x86_64 (the static build: its
+                 allocator against glibc's)
 ptex runs with its defaults: PTEX_*, AWS_*, proxy and config-location variables of the
 caller are not passed on, and HOME is a fresh temp dir.
 """
@@ -374,6 +377,10 @@ def run_verified(bench):
                 f"curl -s -o {bench.work}/curl.out {url} && rm -f {bench.work}/curl.out",
             ),
             ("ptex lift.json big.bin > /dev/null (verified)", f"{PTEX} -s {manifest} {name} > /dev/null"),
+            *[
+                (f"{other} lift.json big.bin > /dev/null (verified)", f"{os.path.join(ROOT, other)} -s {manifest} {name} > /dev/null")
+                for other in filter(None, os.environ.get("BENCH_ALSO", "").split(","))
+            ],
             ("curl -s URL | openssl dgst -sha256", f"curl -s {url} | openssl dgst -sha256"),
             ("curl -s URL | sha256sum", f"curl -s {url} | sha256sum"),
         ],
