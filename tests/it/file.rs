@@ -2,13 +2,12 @@
 
 use serde_json::json;
 
-use crate::support::scie::{Sandbox, payload, ptex_runner, sha256_hex};
+use crate::support::scie::{Sandbox, payload, sha256_hex, under_wine};
 
 /// The `file://` URL of `path` as the ptex under test sees it: under wine, a Windows URL with
 /// a drive letter (wine's `Z:` is the Unix root), `file:///Z:/tmp/…`.
 fn file_url(path: &std::path::Path) -> String {
-    let under_wine = ptex_runner().iter().any(|word| word.contains("wine"));
-    let drive = if under_wine { "/Z:" } else { "" };
+    let drive = if under_wine() { "/Z:" } else { "" };
     format!("file://{drive}{}", path.display())
 }
 

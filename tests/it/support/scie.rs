@@ -31,6 +31,11 @@ pub fn ptex_runner() -> Vec<String> {
         .collect()
 }
 
+/// Whether the ptex under test is a Windows binary run by wine.
+pub fn under_wine() -> bool {
+    ptex_runner().iter().any(|word| word.contains("wine"))
+}
+
 /// The sha256 of `bytes`, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
