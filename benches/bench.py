@@ -15,6 +15,8 @@ Environment:
   BENCH_FLEET    hosts in the fleet case (default 32)
   BENCH_PTEX     the ptex binary to measure (default target/release/ptex, which benches/run
                  builds)
+  BENCH_ALSO     comma list of other ptex binaries to run beside it in the `verified` case,
+                 e.g. dist/ptex-linux-x86_64 (the static build: its allocator against glibc's)
 ptex runs with its defaults: PTEX_*, AWS_*, proxy and config-location variables of the
 caller are not passed on, and HOME is a fresh temp dir.
 """
@@ -382,6 +384,10 @@ def run_verified(bench):
                 f"curl -s -o {bench.work}/curl.out {url} && rm -f {bench.work}/curl.out",
             ),
             ("ptex lift.json big.bin > /dev/null (verified)", f"{PTEX} -s {manifest} {name} > /dev/null"),
+            *[
+                (f"{other} lift.json big.bin > /dev/null (verified)", f"{os.path.join(ROOT, other)} -s {manifest} {name} > /dev/null")
+                for other in filter(None, os.environ.get("BENCH_ALSO", "").split(","))
+            ],
             ("curl -s URL | openssl dgst -sha256", f"curl -s {url} | openssl dgst -sha256"),
             ("curl -s URL | sha256sum", f"curl -s {url} | sha256sum"),
         ],

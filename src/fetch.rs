@@ -7,7 +7,6 @@
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -400,7 +399,7 @@ impl Transfer {
     fn head(&mut self, length: u64) -> Option<Vec<u8>> {
         let mut head = vec![0; sniff::HEAD.min(length as usize)];
         let file = self.spool.handle().ok()?;
-        file.read_exact_at(&mut head, 0).ok()?;
+        crate::os::read_exact_at(&file, &mut head, 0).ok()?;
         Some(head)
     }
 

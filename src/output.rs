@@ -24,17 +24,7 @@ pub fn emit(bytes: &mut impl Read, size: u64) -> anyhow::Result<u64> {
 /// Closes stdout once the verified bytes are out, so that the reader (scie-jump) sees its
 /// end while ptex still works (filling caches); later writes go nowhere. Best effort.
 pub fn close() {
-    #[cfg(unix)]
-    {
-        use std::os::fd::AsRawFd;
-        if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
-            // SAFETY: dup2 onto the stdout descriptor, whose buffered writer was flushed by
-            // `emit`; it only swaps which file descriptor 1 refers to.
-            unsafe {
-                libc::dup2(null.as_raw_fd(), libc::STDOUT_FILENO);
-            }
-        }
-    }
+    crate::os::close_stdout();
 }
 
 /// Prints the bare version, as the original ptex does for `-V`.

@@ -10,7 +10,6 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -347,7 +346,7 @@ async fn fill_span(
     let mut buffer = Vec::with_capacity(PART_BUFFER);
     let write = |buffer: &mut Vec<u8>, received: &mut u64| {
         let at = span.start + *received;
-        target.file.write_all_at(buffer, at).map_err(|e| {
+        crate::os::write_all_at(target.file, buffer, at).map_err(|e| {
             Failure::Local(anyhow::anyhow!(
                 "cannot write spool file {}: {e}",
                 target.path.display()

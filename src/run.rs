@@ -70,7 +70,7 @@ impl Provenance {
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
-    keep_the_heap_small();
+    crate::os::tune_allocator();
     if cli.version {
         return output::version();
     }
@@ -555,15 +555,4 @@ fn flag_expectations(cli: &Cli) -> anyhow::Result<Expected> {
         size: cli.size,
         sha256,
     })
-}
-
-/// glibc keeps memory freed at the top of the heap for reuse, up to a threshold that grows
-/// with the largest buffer freed; with several connections' buffers coming and going, that
-/// is megabytes of resident memory doing nothing. A fixed threshold hands it back.
-fn keep_the_heap_small() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter, before any other thread starts.
-    unsafe {
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
-    }
 }

@@ -1,18 +1,17 @@
 //! Room for a download, checked before any request: the directory the spool file will be
 //! written to must be writable, and, when the expected size is known, its file system must
 //! have that many bytes free. A run that cannot succeed fails at once, not after a partial
-//! download. What the file system will not tell (no statvfs, no block count) is not
-//! checked: the spool write itself then reports the problem.
+//! download. What the system will not tell (no free-space figure, no block count) is
+//! not checked: the spool write itself then reports the problem.
 
-use std::ffi::CString;
 use std::fmt;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 
 use crate::fetch::Job;
+use crate::os;
 
 /// Fails, naming the file, its sources, the directory and the reason, when `job` cannot be
 /// spooled into `dir` (created later if missing; its nearest existing ancestor is checked).
@@ -69,25 +68,13 @@ fn room(dir: &Path, needed: Option<u64>) -> Result<(), Shortfall> {
     let Some(existing) = dir.ancestors().find(|d| d.is_dir()) else {
         return Ok(());
     };
-    let Ok(c_path) = CString::new(existing.as_os_str().as_bytes()) else {
-        return Ok(());
-    };
-    // SAFETY: `c_path` is a valid NUL-terminated string that outlives the call.
-    if unsafe {
-        libc::faccessat(
-            libc::AT_FDCWD,
-            c_path.as_ptr(),
-            libc::W_OK,
-            libc::AT_EACCESS,
-        )
-    } != 0
-    {
+    if let Err(err) = os::check_writable(existing) {
         return Err(Shortfall::NotWritable {
             dir: existing.to_path_buf(),
-            err: io::Error::last_os_error(),
+            err,
         });
     }
-    let (Some(needed), Some(available)) = (needed, available_bytes(&c_path)) else {
+    let (Some(needed), Some(available)) = (needed, os::available_bytes(existing)) else {
         return Ok(());
     };
     if needed > available {
@@ -98,18 +85,6 @@ fn room(dir: &Path, needed: Option<u64>) -> Result<(), Shortfall> {
         });
     }
     Ok(())
-}
-
-/// Bytes an unprivileged writer may still use on the file system holding `path`, or `None`
-/// when it does not say (statvfs fails, or reports no blocks at all, as an unlimited tmpfs
-/// and some network file systems do).
-fn available_bytes(path: &CString) -> Option<u64> {
-    // SAFETY: statvfs only writes into the zeroed struct we own; `path` is NUL-terminated.
-    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(path.as_ptr(), &mut stats) } != 0 || stats.f_blocks == 0 {
-        return None;
-    }
-    Some((stats.f_bavail as u64).saturating_mul(stats.f_frsize as u64))
 }
 
 /// `bytes` in binary units, one decimal: `3.0 MiB`.

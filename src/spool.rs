@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::os::untrusted::{self, Found};
+use crate::os::{
+    self,
+    untrusted::{self, Found},
+};
 
 /// The end of every spool file name.
 const SUFFIX: &str = ".ptex-part";
@@ -38,6 +41,9 @@ pub struct Spool {
     path: PathBuf,
     /// Unbuffered: whoever writes gathers the bytes first, and reads them back to hash them.
     file: Option<File>,
+    /// Where the next appended byte goes. Writes name their offset: on Windows, reading
+    /// back at an offset (to hash) moves the cursor that every clone of the handle shares.
+    end: u64,
     /// For a shared spool: where the source, validator and spans of its bytes are noted.
     note: Option<PathBuf>,
 }
@@ -79,6 +85,7 @@ impl Spool {
         Ok(Spool {
             path,
             file: Some(file),
+            end: 0,
             note: None,
         })
     }
@@ -113,6 +120,7 @@ impl Spool {
         let mut spool = Spool {
             path: temp,
             file: None,
+            end: 0,
             note: None,
         };
         let leftover = match old {
@@ -124,14 +132,14 @@ impl Spool {
                 }
                 // The holder before us may have removed the file after we opened it: the
                 // lock must be on the file the path names now.
-                if !same_file(&old, &path) {
+                if !os::same_file(&old, &path) {
                     return Ok(None);
                 }
                 let leftover = read_note(dir, &note, notices)
                     .and_then(|found| copy_spans(&mut old, &mut file, found, limit));
                 // Replaces the old file while its lock is held: a run that opened it and
                 // locks it later finds it is no longer the file at `path`.
-                std::fs::rename(&spool.path, &path)?;
+                os::replace(&spool.path, &path)?;
                 leftover
             }
             None => {
@@ -139,7 +147,7 @@ impl Spool {
                 match std::fs::hard_link(&spool.path, &path) {
                     Ok(()) => std::fs::remove_file(&spool.path)?,
                     Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(None),
-                    Err(_) => std::fs::rename(&spool.path, &path)?,
+                    Err(_) => os::replace(&spool.path, &path)?,
                 }
                 // A note without its file vouches for nothing; read only to set aside
                 // whatever is planted there.
@@ -160,9 +168,7 @@ impl Spool {
                 }
             }
         }
-        let file = spool.file_mut()?;
-        let end = leftover.as_ref().map_or(0, Leftover::prefix);
-        file.seek(SeekFrom::Start(end))?;
+        spool.end = leftover.as_ref().map_or(0, Leftover::prefix);
         Ok(Some(Claimed { spool, leftover }))
     }
 
@@ -200,7 +206,7 @@ impl Spool {
         let (temp, mut file) = create_locked(dir, &format!(".{stem}"), NOTE_TEMP)?;
         let written = file
             .write_all(text.as_bytes())
-            .and_then(|()| std::fs::rename(&temp, note));
+            .and_then(|()| os::replace(&temp, note));
         if written.is_err() {
             let _ = std::fs::remove_file(&temp);
         }
@@ -216,7 +222,8 @@ impl Spool {
     /// Appends after the file's first `len` bytes from now on (concurrent parts may have
     /// left bytes further on, which stay).
     pub fn seek(&mut self, len: u64) -> io::Result<()> {
-        self.file_mut()?.seek(SeekFrom::Start(len))?;
+        self.file_mut()?;
+        self.end = len;
         Ok(())
     }
 
@@ -233,7 +240,10 @@ impl Spool {
     /// Appends bytes (straight to the file: a run killed later leaves them behind for the
     /// next run to continue).
     pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.file_mut()?.write_all(bytes)
+        let end = self.end;
+        os::write_all_at(self.file_mut()?, bytes, end)?;
+        self.end += bytes.len() as u64;
+        Ok(())
     }
 
     /// Empties the file, to be filled again from the start.
@@ -241,9 +251,8 @@ impl Spool {
         if let Some(note) = &self.note {
             let _ = std::fs::remove_file(note);
         }
-        let file = self.file_mut()?;
-        file.set_len(0)?;
-        file.seek(SeekFrom::Start(0))?;
+        self.file_mut()?.set_len(0)?;
+        self.end = 0;
         Ok(())
     }
 
@@ -278,7 +287,7 @@ impl Spool {
             .ok_or_else(|| io::Error::other("spool file already closed"))?;
         file.sync_all()?;
         drop(file);
-        std::fs::rename(&self.path, target)?;
+        os::replace(&self.path, target)?;
         // Nothing left to clean up.
         self.path = PathBuf::new();
         Ok(())
@@ -349,6 +358,7 @@ impl Watch {
                 "the other run's file is shorter than it was",
             ));
         }
+        spool.end = len;
         Ok(spool)
     }
 }
@@ -362,7 +372,7 @@ fn create_locked(dir: &Path, prefix: &str, suffix: &str) -> io::Result<(PathBuf,
     for _ in 0..4 {
         let path = dir.join(format!("{prefix}.{:016x}{suffix}", random_u64()));
         let file = untrusted::create_new(&path)?;
-        if file.try_lock().is_ok() && same_file(&file, &path) {
+        if file.try_lock().is_ok() && os::same_file(&file, &path) {
             return Ok((path, file));
         }
         last = Some(path);
@@ -491,14 +501,6 @@ fn copy_spans(
     (!found.spans.is_empty()).then_some(found)
 }
 
-/// Whether `file` is the file `path` names now (itself, not through a symlink).
-fn same_file(file: &File, path: &Path) -> bool {
-    match (file.metadata(), std::fs::symlink_metadata(path)) {
-        (Ok(a), Ok(b)) => untrusted::same(&a, &b),
-        _ => false,
-    }
-}
-
 /// Removes spool files and note temporaries in `dir` left by ptex runs that no longer run
 /// (killed mid-way): a file is in use while its lock is held, whichever process (or PID
 /// namespace) holds it. Anything else, and anything not this user's, is left alone.
@@ -521,7 +523,7 @@ pub fn remove_stale(dir: &Path) {
         };
         // Removed while locked, and only if the name still names what was locked: a run
         // that creates a file and locks it after this checks the same (see create_locked).
-        if file.try_lock().is_ok() && same_file(&file, &path) {
+        if file.try_lock().is_ok() && os::same_file(&file, &path) {
             let _ = std::fs::remove_file(&path);
         }
     }
@@ -553,6 +555,9 @@ pub fn safe_file_name(name: &str) -> Result<&str, String> {
     }
     if name.contains(['/', '\\', '\0']) {
         return refused("it contains a path separator");
+    }
+    if let Some(why) = os::refuses_file_name(name) {
+        return refused(why);
     }
     Ok(name)
 }

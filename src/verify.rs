@@ -4,7 +4,6 @@
 use std::fmt;
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
@@ -131,8 +130,7 @@ impl Region {
         while done < self.len {
             let want = buffer.len().min((self.len - done) as usize);
             let read = &mut buffer[..want];
-            self.file
-                .read_exact_at(read, self.start + done)
+            crate::os::read_exact_at(&self.file, read, self.start + done)
                 .map_err(|e| format!("cannot read back the spool file: {e}"))?;
             sha.update(&*read);
             done += want as u64;
@@ -337,7 +335,7 @@ mod tests {
         }
 
         fn feed(&mut self, bytes: &[u8]) -> Result<(), VerifyError> {
-            self.file.write_all_at(bytes, self.len).unwrap();
+            crate::os::write_all_at(&self.file, bytes, self.len).unwrap();
             let start = self.len;
             self.len += bytes.len() as u64;
             self.verifier

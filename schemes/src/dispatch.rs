@@ -92,9 +92,9 @@ impl Dispatcher {
                 }
             }
             Scheme::File => {
-                if self.file.is_none() {
-                    self.file = Some(FileBackend::new()?);
-                }
+                self.file
+                    .get_or_insert_with(FileBackend::new)
+                    .prepare(source)?;
             }
             #[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
             Scheme::S3 | Scheme::Gs | Scheme::Ftp => {

@@ -93,11 +93,6 @@ pub fn stored_bytes(meta: &Metadata) -> u64 {
     sys::stored_bytes(meta)
 }
 
-/// Whether two metadata describe the same file (the open one, and what a path names now).
-pub fn same(a: &Metadata, b: &Metadata) -> bool {
-    sys::same(a, b)
-}
-
 /// Makes `builder` create directories only this user may enter.
 pub fn private_dirs(builder: &mut std::fs::DirBuilder) {
     sys::private_dirs(builder);
@@ -145,10 +140,6 @@ mod sys {
 
     pub fn stored_bytes(meta: &Metadata) -> u64 {
         meta.blocks().saturating_mul(512)
-    }
-
-    pub fn same(a: &Metadata, b: &Metadata) -> bool {
-        a.dev() == b.dev() && a.ino() == b.ino()
     }
 
     pub fn private_dirs(builder: &mut std::fs::DirBuilder) {
@@ -218,11 +209,6 @@ mod sys {
 
     pub fn stored_bytes(meta: &Metadata) -> u64 {
         meta.len()
-    }
-
-    pub fn same(a: &Metadata, b: &Metadata) -> bool {
-        // The file index needs an unstable std API: the creation time stands in for it.
-        a.is_file() && b.is_file() && a.created().ok() == b.created().ok()
     }
 
     pub fn private_dirs(_builder: &mut std::fs::DirBuilder) {}

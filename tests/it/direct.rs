@@ -1,6 +1,6 @@
 //! Direct mode, `ptex [OPTS] <URL>`, and the flags of the original ptex.
 
-use crate::support::scie::{Sandbox, payload, sha256_hex};
+use crate::support::scie::{Sandbox, payload, sha256_hex, under_wine};
 use crate::support::server::{Reply, TestServer};
 
 #[test]
@@ -82,6 +82,7 @@ fn remote_name_failure_leaves_an_existing_file_untouched() {
 }
 
 #[test]
+#[cfg(unix)] // The test makes the symlink with Unix's call.
 fn remote_name_replaces_a_symlink_instead_of_writing_through_it() {
     let server = TestServer::start(|_| Reply::ok("payload"));
     let sandbox = Sandbox::new();
@@ -111,6 +112,27 @@ fn remote_name_refuses_unsafe_names_before_any_request() {
     }
     assert_eq!(server.request_count(), 0);
     assert!(!sandbox.home().join("escape").exists());
+}
+
+/// Windows refuses more names than Unix: a `:` writes an alternate data stream, `nul` and
+/// `COM1` are devices, a trailing dot is dropped. The Windows build refuses them before any
+/// request; on Unix they are ordinary names.
+#[test]
+fn remote_name_refuses_windows_only_names_on_windows() {
+    let server = TestServer::start(|_| Reply::ok("x"));
+    let sandbox = Sandbox::new();
+    let names = ["f.txt:stream", "nul", "COM1.tar.gz", "trailing."];
+    for name in names {
+        let out = sandbox.run(&["-O", &server.url(&format!("/{name}"))]);
+        if under_wine() {
+            out.assert_failed(&["-O", "file name", "Windows"]);
+        } else {
+            assert_eq!(out.code, Some(0), "{name}: {}", out.stderr);
+            assert_eq!(std::fs::read(sandbox.work().join(name)).unwrap(), b"x");
+        }
+    }
+    let expected = if under_wine() { 0 } else { names.len() };
+    assert_eq!(server.request_count(), expected);
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use crate::support::scie::{Outcome, Sandbox, payload, sha256_hex};
+use crate::support::scie::{Outcome, Sandbox, payload, ptex_bin, sha256_hex};
 use crate::support::server::{Reply, TestServer};
 
 /// 2^60 bytes: more than any disk here has free.
@@ -37,6 +37,7 @@ fn unshared(sandbox: &Sandbox, setup: &str, args: &[&str]) -> (Outcome, String) 
          echo \"$code\" > \"$HOME/unshared/code\"\n\
          find \"$PTEX_CACHE_DIR\" . -mindepth 1 ! -type d\n"
     );
+    let ptex = ptex_bin();
     let mut argv = vec![
         "--mount",
         "--propagation",
@@ -44,7 +45,7 @@ fn unshared(sandbox: &Sandbox, setup: &str, args: &[&str]) -> (Outcome, String) 
         "sh",
         "-c",
         &script,
-        env!("CARGO_BIN_EXE_ptex"),
+        ptex.to_str().expect("utf-8 path"),
     ];
     argv.extend_from_slice(args);
     let output = sandbox.wrapped("unshare", &argv);

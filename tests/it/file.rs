@@ -2,10 +2,13 @@
 
 use serde_json::json;
 
-use crate::support::scie::{Sandbox, payload, sha256_hex};
+use crate::support::scie::{Sandbox, payload, sha256_hex, under_wine};
 
+/// The `file://` URL of `path` as the ptex under test sees it: under wine, a Windows URL with
+/// a drive letter (wine's `Z:` is the Unix root), `file:///Z:/tmp/…`.
 fn file_url(path: &std::path::Path) -> String {
-    format!("file://{}", path.display())
+    let drive = if under_wine() { "/Z:" } else { "" };
+    format!("file://{drive}{}", path.display())
 }
 
 #[test]

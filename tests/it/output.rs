@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::process::Stdio;
 
-use crate::support::scie::{Sandbox, payload};
+use crate::support::scie::{Sandbox, payload, ptex_bin};
 use crate::support::server::{Reply, TestServer};
 
 fn server_of(len: usize) -> (TestServer, Vec<u8>) {
@@ -66,7 +66,8 @@ fn progress_on_a_terminal_never_touches_stdout() {
     let mut sandbox = Sandbox::new();
     sandbox.env("TERM", "xterm");
     let out_file = sandbox.work().join("out.bin");
-    let ptex = env!("CARGO_BIN_EXE_ptex");
+    let ptex = ptex_bin();
+    let ptex = ptex.display();
     // `script` runs the command on a pseudo-terminal: stderr is a tty, so the bar is on;
     // stdout is redirected to a file.
     let shell = format!(

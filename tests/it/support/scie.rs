@@ -1,6 +1,9 @@
 //! Runs the built `ptex` the way scie-jump runs a source binding (argv `ptex <lift> <name>`,
 //! stdin null, stdout into a file, stderr captured), or as a user would, each run in a
 //! sandbox of its own: a fresh HOME, cache and working directory, and a cleared environment.
+//! The ptex under test is the one cargo built, or a shipped artifact named by
+//! `PTEX_TEST_BIN` (the static Linux build, another architecture's or the Windows one), run
+//! through `PTEX_TEST_RUNNER` when it needs one (`qemu-aarch64-static`, `wine`).
 
 #![allow(dead_code)]
 
@@ -9,6 +12,29 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+
+/// The ptex binary under test: `PTEX_TEST_BIN` when set, else the one cargo built.
+pub fn ptex_bin() -> PathBuf {
+    match std::env::var_os("PTEX_TEST_BIN") {
+        Some(bin) if !bin.is_empty() => PathBuf::from(bin),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_ptex")),
+    }
+}
+
+/// The emulator (and its arguments, split on spaces) that runs the ptex under test, from
+/// `PTEX_TEST_RUNNER`; empty when it runs natively.
+pub fn ptex_runner() -> Vec<String> {
+    std::env::var("PTEX_TEST_RUNNER")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether the ptex under test is a Windows binary run by wine.
+pub fn under_wine() -> bool {
+    ptex_runner().iter().any(|word| word.contains("wine"))
+}
 
 /// The sha256 of `bytes`, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -126,7 +152,7 @@ impl Sandbox {
 
     /// `ptex-publish ARGS…`, with the same environment and working directory as `run`.
     pub fn publish(&self, args: &[&str]) -> Outcome {
-        self.outcome(self.command_of(env!("CARGO_BIN_EXE_ptex-publish"), args))
+        self.outcome(self.command_of(Path::new(env!("CARGO_BIN_EXE_ptex-publish")), &[], args))
     }
 
     /// Runs `command` with stdin null, stdout into a file and stderr captured.
@@ -146,14 +172,23 @@ impl Sandbox {
         }
     }
 
-    /// The ptex command with the sandbox's environment, not yet run.
+    /// The ptex command (under its runner, if any) with the sandbox's environment, not yet
+    /// run.
     pub fn command(&self, args: &[&str]) -> Command {
-        self.command_of(env!("CARGO_BIN_EXE_ptex"), args)
+        self.command_of(&ptex_bin(), &ptex_runner(), args)
     }
 
-    /// `program ARGS…` (one of this package's binaries) with the sandbox's environment.
-    fn command_of(&self, program: &str, args: &[&str]) -> Command {
-        let mut command = Command::new(program);
+    /// `program ARGS…` (one of this package's binaries, run by `runner` if not empty) with
+    /// the sandbox's environment.
+    fn command_of(&self, program: &Path, runner: &[String], args: &[&str]) -> Command {
+        let mut command = match runner.split_first() {
+            Some((emulator, options)) => {
+                let mut command = Command::new(emulator);
+                command.args(options).arg(program);
+                command
+            }
+            None => Command::new(program),
+        };
         command
             .args(args)
             .current_dir(self.work())
