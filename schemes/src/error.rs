@@ -18,7 +18,7 @@ pub enum FetchError {
     #[error("invalid URL {url}: {reason}")]
     InvalidUrl { url: String, reason: String },
     /// The URL's scheme is not one ptex speaks.
-    #[error("unsupported URL scheme `{scheme}` (supported: {})", crate::Scheme::supported().collect::<Vec<_>>().join(", "))]
+    #[error("unsupported URL scheme `{scheme}` (supported: {})", crate::scheme::Scheme::supported().collect::<Vec<_>>().join(", "))]
     UnsupportedScheme { scheme: String },
     /// ptex speaks the URL's scheme, but this build was made without it.
     #[error(
@@ -68,7 +68,7 @@ pub enum FetchError {
     #[error("could not connect: {reason}")]
     Refused { reason: String },
     /// The peer's TLS certificate is not trusted, or the handshake failed.
-    #[error("TLS failure: {reason}{}", crate::trust::hint(reason))]
+    #[error("TLS failure: {reason}{}", tls_hint(reason))]
     Tls { reason: String },
     /// The server did not answer, or stopped sending, in time.
     #[error("timed out: {reason}")]
@@ -158,5 +158,28 @@ fn reason_suffix(status: u16) -> &'static str {
         503 => " Service Unavailable",
         504 => " Gateway Timeout",
         _ => "",
+    }
+}
+
+/// What a certificate refused as `CaUsedAsEndEntity` means, and what to do about it.
+pub(crate) const CA_AS_LEAF: &str = "the server presents a CA certificate (CA:TRUE, as `openssl \
+     req -x509` makes) as its own certificate, which is refused unless trusted exactly: put \
+     that very certificate in SSL_CERT_FILE, or give the server a certificate made with \
+     `-addext basicConstraints=critical,CA:FALSE`";
+
+/// What a server's `CertificateRequired` alert means, and what to do about it.
+pub(crate) const CLIENT_CERT_REQUIRED: &str = "the server requires a client certificate \
+     (mutual TLS): set SSL_CLIENT_CERT, or the host's client_cert in the config's auth, to a \
+     PEM file with the certificate and its private key";
+
+/// The advice that follows a TLS failure's reason: where trusted roots come from, unless
+/// the reason already says what to do.
+fn tls_hint(reason: &str) -> &'static str {
+    match reason {
+        CA_AS_LEAF | CLIENT_CERT_REQUIRED => "",
+        _ => {
+            " (add trusted roots with SSL_CERT_FILE, SSL_CERT_DIR, CURL_CA_BUNDLE or \
+              REQUESTS_CA_BUNDLE)"
+        }
     }
 }

@@ -14,29 +14,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use crate::FetchError;
-
-/// What a certificate refused as `CaUsedAsEndEntity` means, and what to do about it.
-pub(crate) const CA_AS_LEAF: &str = "the server presents a CA certificate (CA:TRUE, as `openssl \
-     req -x509` makes) as its own certificate, which is refused unless trusted exactly: put \
-     that very certificate in SSL_CERT_FILE, or give the server a certificate made with \
-     `-addext basicConstraints=critical,CA:FALSE`";
-
-/// What a server's `CertificateRequired` alert means, and what to do about it.
-pub(crate) const CLIENT_CERT_REQUIRED: &str = "the server requires a client certificate \
-     (mutual TLS): set SSL_CLIENT_CERT, or the host's client_cert in the config's auth, to a \
-     PEM file with the certificate and its private key";
-
-/// The advice that follows a TLS failure's reason: where trusted roots come from, unless
-/// the reason already says what to do.
-pub(crate) fn hint(reason: &str) -> &'static str {
-    match reason {
-        CA_AS_LEAF | CLIENT_CERT_REQUIRED => "",
-        _ => {
-            " (add trusted roots with SSL_CERT_FILE, SSL_CERT_DIR, CURL_CA_BUNDLE or \
-              REQUESTS_CA_BUNDLE)"
-        }
-    }
-}
+use crate::error::{CA_AS_LEAF, CLIENT_CERT_REQUIRED};
 
 /// Which clients a TLS configuration is for: the storage clients also trust the AWS tools'
 /// own bundle (`AWS_CA_BUNDLE`).
