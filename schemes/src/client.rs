@@ -177,3 +177,57 @@ fn kind_of(err: &reqwest::Error) -> String {
     };
     kind.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one redirect rule, for plain requests and for a store's signed ones.
+    #[test]
+    fn redirect_rule() {
+        let table: [(&str, &str, bool, Option<&str>); 9] = [
+            ("http://a/x", "http://b/y", false, None),
+            ("http://a/x", "https://b/y", false, None),
+            ("https://a/x", "https://b/y", false, None),
+            (
+                "https://a/x",
+                "http://a/y",
+                false,
+                Some("from https to plain http"),
+            ),
+            (
+                "http://a/x",
+                "ftp://a/y",
+                false,
+                Some("only http and https"),
+            ),
+            (
+                "http://a/x",
+                "file:///etc/passwd",
+                false,
+                Some("only http and https"),
+            ),
+            ("https://a/x", "https://a/y", true, None),
+            (
+                "https://a/x",
+                "https://b/y",
+                true,
+                Some("another origin (https://b/y)"),
+            ),
+            (
+                "https://a/x",
+                "https://a:8443/y",
+                true,
+                Some("another origin"),
+            ),
+        ];
+        for (from, to, same_origin, refused) in table {
+            let got = redirect_refusal(&from.parse().unwrap(), &to.parse().unwrap(), same_origin);
+            match (refused, &got) {
+                (None, None) => {}
+                (Some(words), Some(reason)) if reason.contains(words) => {}
+                _ => panic!("{from} -> {to} (same origin {same_origin}): {got:?}"),
+            }
+        }
+    }
+}

@@ -86,3 +86,66 @@ impl Download {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run<T>(future: impl Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a runtime")
+            .block_on(future)
+    }
+
+    fn download(chunks: Vec<Result<Bytes, FetchError>>) -> Download {
+        Download::new(
+            Head::default(),
+            Box::pin(futures_util::stream::iter(chunks)),
+        )
+    }
+
+    #[test]
+    fn chunks_arrive_in_order_then_the_end() {
+        let mut body = download(vec![Ok(Bytes::from("ab")), Ok(Bytes::from("c"))]);
+        run(async {
+            assert_eq!(body.chunk().await.unwrap(), Some(Bytes::from("ab")));
+            assert_eq!(body.chunk().await.unwrap(), Some(Bytes::from("c")));
+            assert_eq!(body.chunk().await.unwrap(), None);
+        });
+    }
+
+    /// A connection failure once the body has begun is an interrupted transfer (retried),
+    /// whatever the backend called it; other errors pass as the backend sorted them.
+    #[test]
+    fn failures_after_the_start_are_interruptions() {
+        let reason = || "boom".to_string();
+        let cases: Vec<(FetchError, fn(&FetchError) -> bool)> = vec![
+            (FetchError::Connect { reason: reason() }, |e| {
+                matches!(e, FetchError::Interrupted { .. })
+            }),
+            (FetchError::Refused { reason: reason() }, |e| {
+                matches!(e, FetchError::Interrupted { .. })
+            }),
+            (FetchError::Tls { reason: reason() }, |e| {
+                matches!(e, FetchError::Interrupted { .. })
+            }),
+            (FetchError::Timeout { reason: reason() }, |e| {
+                matches!(e, FetchError::Timeout { .. })
+            }),
+            (FetchError::Storage { reason: reason() }, |e| {
+                matches!(e, FetchError::Storage { .. })
+            }),
+        ];
+        for (error, expected) in cases {
+            let shown = error.to_string();
+            let mut body = download(vec![Ok(Bytes::from("a")), Err(error)]);
+            run(async {
+                assert!(body.chunk().await.is_ok());
+                let got = body.chunk().await.unwrap_err();
+                assert!(expected(&got), "{shown} became {got}");
+            });
+        }
+    }
+}

@@ -183,3 +183,135 @@ fn tls_hint(reason: &str) -> &'static str {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason() -> String {
+        "r".to_string()
+    }
+
+    /// Every HTTP status a server can send, and what ptex does about it.
+    #[test]
+    fn every_http_status_has_its_disposition() {
+        for status in 100..=599u16 {
+            let error = FetchError::HttpStatus {
+                status,
+                retry_after: None,
+            };
+            let expected = match status {
+                408 | 429 | 500..=599 => Disposition::Retry,
+                _ => Disposition::NextSource,
+            };
+            assert_eq!(error.disposition(), expected, "HTTP {status}");
+            let redirected = FetchError::Redirected {
+                chain: "a -> b".into(),
+                error: Box::new(error),
+            };
+            assert_eq!(
+                redirected.disposition(),
+                expected,
+                "redirected HTTP {status}"
+            );
+        }
+    }
+
+    /// Every error kind, and what ptex does about it.
+    #[test]
+    fn every_error_kind_has_its_disposition() {
+        use Disposition::{GiveUp, NextSource, Retry};
+        let table = [
+            (
+                FetchError::InvalidUrl {
+                    url: "u".into(),
+                    reason: reason(),
+                },
+                NextSource,
+            ),
+            (
+                FetchError::UnsupportedScheme { scheme: "x".into() },
+                NextSource,
+            ),
+            (
+                FetchError::SchemeNotBuilt {
+                    scheme: "s3",
+                    feature: "s3",
+                },
+                NextSource,
+            ),
+            (FetchError::CannotUpload { scheme: "x".into() }, NextSource),
+            (
+                FetchError::InvalidHeader {
+                    header: "h".into(),
+                    reason: reason(),
+                },
+                GiveUp,
+            ),
+            (FetchError::Setup { reason: reason() }, GiveUp),
+            (FetchError::NotFound { detail: reason() }, NextSource),
+            (
+                FetchError::AccessDenied {
+                    detail: reason(),
+                    hint: reason(),
+                },
+                NextSource,
+            ),
+            (
+                FetchError::Credentials {
+                    step: "s".into(),
+                    reason: reason(),
+                },
+                NextSource,
+            ),
+            (
+                FetchError::CredentialHelper {
+                    helper: "h".into(),
+                    reason: reason(),
+                },
+                NextSource,
+            ),
+            (FetchError::Config { reason: reason() }, NextSource),
+            (FetchError::Connect { reason: reason() }, Retry),
+            (FetchError::Refused { reason: reason() }, NextSource),
+            (FetchError::Tls { reason: reason() }, NextSource),
+            (FetchError::Timeout { reason: reason() }, Retry),
+            (FetchError::Transient { reason: reason() }, Retry),
+            (FetchError::Storage { reason: reason() }, NextSource),
+            (FetchError::AlreadyThere, NextSource),
+            (FetchError::Interrupted { reason: reason() }, Retry),
+            (FetchError::WrongPart, Retry),
+            (
+                FetchError::TooManyRedirects {
+                    max: 10,
+                    chain: "c".into(),
+                },
+                NextSource,
+            ),
+            (
+                FetchError::RedirectRefused {
+                    to: "t".into(),
+                    reason: reason(),
+                },
+                NextSource,
+            ),
+        ];
+        for (error, expected) in table {
+            assert_eq!(error.disposition(), expected, "{error}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_read_through_redirects() {
+        let wait = Some(std::time::Duration::from_secs(3));
+        let error = FetchError::Redirected {
+            chain: "c".into(),
+            error: Box::new(FetchError::HttpStatus {
+                status: 503,
+                retry_after: wait,
+            }),
+        };
+        assert_eq!(error.retry_after(), wait);
+        assert!(matches!(error.innermost(), FetchError::HttpStatus { .. }));
+    }
+}
