@@ -91,6 +91,9 @@ impl Download {
 mod tests {
     use super::*;
 
+    /// Whether an error is the one a case expects.
+    type Expect = fn(&FetchError) -> bool;
+
     fn run<T>(future: impl Future<Output = T>) -> T {
         tokio::runtime::Builder::new_current_thread()
             .enable_time()
@@ -121,7 +124,7 @@ mod tests {
     #[test]
     fn failures_after_the_start_are_interruptions() {
         let reason = || "boom".to_string();
-        let cases: Vec<(FetchError, fn(&FetchError) -> bool)> = vec![
+        let cases: Vec<(FetchError, Expect)> = vec![
             (FetchError::Connect { reason: reason() }, |e| {
                 matches!(e, FetchError::Interrupted { .. })
             }),

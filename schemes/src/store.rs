@@ -369,3 +369,94 @@ fn describe(err: &opendal::Error) -> String {
         None => message,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether an error is the one a case expects.
+    type Expect = fn(&FetchError) -> bool;
+
+    const HINT: &str = "signed with AWS_ACCESS_KEY_ID";
+
+    /// Every opendal error kind ptex tells apart, and the error it becomes.
+    #[test]
+    fn opendal_kinds_are_sorted_by_kind() {
+        let table: [(opendal::Error, Expect); 7] = [
+            (opendal::Error::new(ErrorKind::NotFound, "x"), |e| {
+                matches!(e, FetchError::NotFound { .. })
+            }),
+            (opendal::Error::new(ErrorKind::IsADirectory, "x"), |e| {
+                matches!(e, FetchError::NotFound { .. })
+            }),
+            (
+                opendal::Error::new(ErrorKind::PermissionDenied, "x"),
+                |e| matches!(e, FetchError::AccessDenied { hint, .. } if hint == HINT),
+            ),
+            (opendal::Error::new(ErrorKind::ConfigInvalid, "x"), |e| {
+                matches!(e, FetchError::Config { .. })
+            }),
+            (opendal::Error::new(ErrorKind::RateLimited, "x"), |e| {
+                matches!(e, FetchError::Transient { .. })
+            }),
+            (
+                opendal::Error::new(ErrorKind::Unexpected, "x").set_temporary(),
+                |e| matches!(e, FetchError::Transient { .. }),
+            ),
+            (opendal::Error::new(ErrorKind::Unexpected, "x"), |e| {
+                matches!(e, FetchError::Storage { .. })
+            }),
+        ];
+        for (error, expected) in table {
+            let shown = error.to_string();
+            let got = classify(&error, HINT);
+            assert!(expected(&got), "{shown} became {got}");
+        }
+    }
+
+    /// opendal keeps a response's status and headers only in its error's text, so they are
+    /// read from there: these fixtures are made by opendal's own helper, and fail when its
+    /// text changes.
+    #[cfg(any(feature = "s3", feature = "gcs"))]
+    fn from_response(status: u16, headers: &[(&str, &str)], message: &str) -> opendal::Error {
+        let mut response = http::Response::builder().status(status);
+        for (name, value) in headers {
+            response = response.header(*name, *value);
+        }
+        let (parts, ()) = response.body(()).expect("a response").into_parts();
+        let error = opendal::Error::new(ErrorKind::Unexpected, message);
+        opendal::raw::with_error_response_context(error, parts)
+    }
+
+    #[cfg(any(feature = "s3", feature = "gcs"))]
+    #[test]
+    fn opendal_response_text_is_read() {
+        let cases: [(opendal::Error, Expect); 5] = [
+            (
+                from_response(301, &[("x-amz-bucket-region", "eu-west-3")], ""),
+                |e| matches!(e, FetchError::Config { reason } if reason.contains("AWS_REGION=eu-west-3")),
+            ),
+            (
+                from_response(301, &[], ""),
+                |e| matches!(e, FetchError::Config { reason } if reason.contains("(HTTP 301)")),
+            ),
+            (
+                from_response(400, &[], ""),
+                |e| matches!(e, FetchError::AccessDenied { hint, .. } if hint.contains("expired")),
+            ),
+            (
+                from_response(400, &[], "<Error><Code>ExpiredToken</Code></Error>"),
+                |e| matches!(e, FetchError::AccessDenied { detail, hint } if detail == "ExpiredToken" && hint.contains("expired")),
+            ),
+            (
+                from_response(401, &[], ""),
+                |e| matches!(e, FetchError::AccessDenied { detail, .. } if detail == "HTTP 401"),
+            ),
+        ];
+        for (error, expected) in cases {
+            let shown = error.to_string();
+            let got = classify(&error, HINT);
+            assert!(expected(&got), "{shown} became {got}");
+        }
+    }
+}
