@@ -39,15 +39,25 @@ pub(crate) fn builder_presenting(
     purpose: For,
 ) -> Result<reqwest::ClientBuilder, FetchError> {
     let tls = crate::trust::client_config(settings, client_cert, purpose)?;
+    Ok(base(settings).tls_backend_preconfigured(tls))
+}
+
+/// A client builder for plain http only: its TLS part trusts nothing, so building it loads
+/// no roots.
+pub(crate) fn plain_builder(settings: &Settings) -> Result<reqwest::ClientBuilder, FetchError> {
+    Ok(base(settings).tls_backend_preconfigured(crate::trust::trusting_nothing()?))
+}
+
+/// What every client shares, TLS aside.
+fn base(settings: &Settings) -> reqwest::ClientBuilder {
     // The one crypto provider compiled in; a second install attempt is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let builder = reqwest::Client::builder()
+    reqwest::Client::builder()
         .user_agent(USER_AGENT)
         .retry(reqwest::retry::never())
         .referer(false)
         .connect_timeout(settings.timeouts.connect)
-        .read_timeout(settings.timeouts.read);
-    Ok(builder.tls_backend_preconfigured(tls))
+        .read_timeout(settings.timeouts.read)
 }
 
 /// Why ptex does not follow a redirect from `from` to `to`, if it does not: http(s) only,

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use ptex_config::{Authorization, CredentialHelpers, Credentials, Settings, env_key, is_loopback};
@@ -17,7 +18,9 @@ use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, LOCATION};
 use url::Url;
 
-use crate::client::{MAX_REDIRECTS, builder_presenting, classify, client_builder, describe};
+use crate::client::{
+    MAX_REDIRECTS, builder_presenting, classify, client_builder, describe, plain_builder,
+};
 use crate::download::{Download, Head};
 use crate::helper::Helpers;
 use crate::source::percent_decode;
@@ -26,8 +29,13 @@ use crate::{FetchError, Part, RequestOptions, ResponseHead, Source, redact_url};
 
 /// An HTTP(S) client configured from the user's settings.
 pub(crate) struct HttpBackend {
-    /// The client for hosts without a client certificate of their own.
-    client: reqwest::Client,
+    /// The client for plain http URLs: it loads no TLS roots.
+    plain: reqwest::Client,
+    /// The client for https hosts without a client certificate of their own, built on the
+    /// first https URL (or redirect to one): only then are the roots loaded.
+    secure: OnceLock<reqwest::Client>,
+    /// What the secure client is built from.
+    settings: Settings,
     /// A client for each `client_cert` the config's `auth` names, by file.
     with_cert: BTreeMap<PathBuf, reqwest::Client>,
     credentials: Credentials,
@@ -46,7 +54,8 @@ impl HttpBackend {
                     reason: describe(&e),
                 })
         };
-        let client = build(client_builder(settings))?;
+        crate::trust::check_files(settings)?;
+        let plain = build(plain_builder(settings))?;
         let mut with_cert = BTreeMap::new();
         for (_, path) in settings.credentials.client_certs() {
             if !with_cert.contains_key(path) {
@@ -55,13 +64,33 @@ impl HttpBackend {
             }
         }
         Ok(HttpBackend {
-            client,
+            plain,
+            secure: OnceLock::new(),
+            settings: settings.clone(),
             with_cert,
             credentials: settings.credentials.clone(),
             helpers: settings.file.credential_helpers.clone(),
             helper_runs: Helpers::default(),
             helper_timeout: settings.timeouts.credential_helper,
         })
+    }
+
+    /// The client for `url`: the plain one for http (unless the proxy for http is itself
+    /// reached over TLS), else the secure one, built on first use.
+    fn client_for(&self, url: &Url) -> Result<&reqwest::Client, FetchError> {
+        if url.scheme() == "http" && !http_proxy_is_tls() {
+            return Ok(&self.plain);
+        }
+        if let Some(client) = self.secure.get() {
+            return Ok(client);
+        }
+        let client = client_builder(&self.settings)?
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| FetchError::Setup {
+                reason: describe(&e),
+            })?;
+        Ok(self.secure.get_or_init(|| client))
     }
 
     /// Sends GET requests for `source`, following redirects, until a response with a body.
@@ -237,11 +266,14 @@ impl HttpBackend {
         let bare = bare_url(url);
         let host = url.host_str().unwrap_or_default();
         // A host's own client certificate, else the one for every host (SSL_CLIENT_CERT).
-        let client = self
+        let client = match self
             .credentials
             .client_cert(host, url.port())
             .and_then(|path| self.with_cert.get(path))
-            .unwrap_or(&self.client);
+        {
+            Some(client) => client,
+            None => self.client_for(url)?,
+        };
         let mut request = client.request(method, bare.clone());
         if let Some(part) = part {
             let last = part
@@ -451,4 +483,17 @@ fn download(response: reqwest::Response, starts_at: Option<u64>) -> Download {
         }
     });
     Download::new(head, Box::pin(body))
+}
+
+/// Whether plain http requests go through a proxy reached over TLS (`HTTP_PROXY` or
+/// `ALL_PROXY` an `https://` URL; reqwest reads these itself): then they need the roots.
+fn http_proxy_is_tls() -> bool {
+    ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+        .iter()
+        .filter_map(std::env::var_os)
+        .any(|proxy| {
+            proxy
+                .to_str()
+                .is_some_and(|p| p.trim().to_ascii_lowercase().starts_with("https://"))
+        })
 }

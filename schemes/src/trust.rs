@@ -30,6 +30,34 @@ pub(crate) enum For {
     Stores,
 }
 
+/// A TLS configuration that trusts no server, for the client that only ever speaks plain
+/// http: a run that needs no TLS loads no roots (the platform verifier reads the whole
+/// system certificate directory, which costs more than a small fetch).
+pub(crate) fn trusting_nothing() -> Result<rustls::ClientConfig, FetchError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| FetchError::Setup {
+            reason: e.to_string(),
+        })?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Reads the files the TLS settings name (the CA bundle, `SSL_CLIENT_CERT`), so a bad one
+/// fails every run as it did when every client was built up front, without loading roots.
+pub(crate) fn check_files(settings: &Settings) -> Result<(), FetchError> {
+    if let Some((name, path)) = &settings.tls.ca_bundle {
+        read_certs(name, path)?;
+    }
+    if let Some(path) = settings.tls.client_cert.as_deref() {
+        read_identity(path)?;
+    }
+    Ok(())
+}
+
 /// The TLS configuration of a client for `purpose` that presents `client_cert` (a PEM file
 /// with the certificate chain and its private key), if any.
 pub(crate) fn client_config(
