@@ -5,7 +5,7 @@
 //! it, and a client certificate when one is configured.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use ptex_config::Settings;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -74,17 +74,7 @@ pub(crate) fn client_config(
     if let (For::Stores, Some(path)) = (purpose, &settings.tls.aws_ca_bundle) {
         trusted.extend(read_certs("AWS_CA_BUNDLE", path)?);
     }
-    // On Linux the platform verifier reads SSL_CERT_FILE itself; on Windows and macOS it asks
-    // the operating system, which does not: the bundle is added as extra roots everywhere.
-    let platform = rustls_platform_verifier::Verifier::new_with_extra_roots(
-        trusted.iter().cloned(),
-        provider.clone(),
-    )
-    .map_err(|e| setup(format!("cannot load the trusted certificates: {e}")))?;
-    let verifier = Arc::new(ExactTrust {
-        inner: platform,
-        trusted,
-    });
+    let verifier = verifier(trusted, &provider)?;
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| setup(e.to_string()))?
@@ -102,6 +92,40 @@ pub(crate) fn client_config(
     // reqwest is built for HTTP/1.1 only.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// The verifiers made in this run, by the extra roots they trust: the platform verifier
+/// loads the system's roots (on Linux the whole certificate directory), which is done once
+/// per run, not once per client (web, storage, probe).
+static VERIFIERS: Mutex<Vec<(Vec<CertificateDer<'static>>, Arc<ExactTrust>)>> =
+    Mutex::new(Vec::new());
+
+/// The platform's verifier with `trusted` as extra roots, made once per run.
+fn verifier(
+    trusted: Vec<CertificateDer<'static>>,
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<ExactTrust>, FetchError> {
+    // A poisoned lock only means another thread panicked while holding it: the list is
+    // still whole.
+    let mut made = VERIFIERS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, verifier)) = made.iter().find(|(roots, _)| *roots == trusted) {
+        return Ok(verifier.clone());
+    }
+    // On Linux the platform verifier reads SSL_CERT_FILE itself; on Windows and macOS it asks
+    // the operating system, which does not: the bundle is added as extra roots everywhere.
+    let platform = rustls_platform_verifier::Verifier::new_with_extra_roots(
+        trusted.iter().cloned(),
+        provider.clone(),
+    )
+    .map_err(|e| FetchError::Setup {
+        reason: format!("cannot load the trusted certificates: {e}"),
+    })?;
+    let verifier = Arc::new(ExactTrust {
+        inner: platform,
+        trusted: trusted.clone(),
+    });
+    made.push((trusted, verifier.clone()));
+    Ok(verifier)
 }
 
 /// The certificates in the PEM bundle `path` that variable `name` names.
