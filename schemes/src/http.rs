@@ -497,3 +497,30 @@ fn http_proxy_is_tls() -> bool {
                 .is_some_and(|p| p.trim().to_ascii_lowercase().starts_with("https://"))
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// A plain http URL never builds the client whose TLS part loads the system's roots;
+    /// the first https URL does, once.
+    #[test]
+    fn only_https_builds_the_tls_client() {
+        let env: HashMap<String, String> = HashMap::new();
+        let settings = Settings::load(&env, None).expect("default settings");
+        let backend = HttpBackend::new(&settings).expect("a backend");
+        let http: Url = "http://127.0.0.1:9/f".parse().expect("a URL");
+        let https: Url = "https://127.0.0.1:9/f".parse().expect("a URL");
+        if !http_proxy_is_tls() {
+            let client = backend.client_for(&http).expect("the plain client");
+            assert!(std::ptr::eq(client, &backend.plain));
+            assert!(backend.secure.get().is_none(), "http built the TLS client");
+        }
+        let first = backend.client_for(&https).expect("the TLS client") as *const _;
+        assert!(backend.secure.get().is_some());
+        let again = backend.client_for(&https).expect("the TLS client") as *const _;
+        assert_eq!(first, again, "the TLS client is built once");
+    }
+}
