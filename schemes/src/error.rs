@@ -18,7 +18,7 @@ pub enum FetchError {
     #[error("invalid URL {url}: {reason}")]
     InvalidUrl { url: String, reason: String },
     /// The URL's scheme is not one ptex speaks.
-    #[error("unsupported URL scheme `{scheme}` (supported: {})", crate::Scheme::supported().collect::<Vec<_>>().join(", "))]
+    #[error("unsupported URL scheme `{scheme}` (supported: {})", crate::scheme::Scheme::supported().collect::<Vec<_>>().join(", "))]
     UnsupportedScheme { scheme: String },
     /// ptex speaks the URL's scheme, but this build was made without it.
     #[error(
@@ -68,7 +68,7 @@ pub enum FetchError {
     #[error("could not connect: {reason}")]
     Refused { reason: String },
     /// The peer's TLS certificate is not trusted, or the handshake failed.
-    #[error("TLS failure: {reason}{}", crate::trust::hint(reason))]
+    #[error("TLS failure: {reason}{}", tls_hint(reason))]
     Tls { reason: String },
     /// The server did not answer, or stopped sending, in time.
     #[error("timed out: {reason}")]
@@ -158,5 +158,160 @@ fn reason_suffix(status: u16) -> &'static str {
         503 => " Service Unavailable",
         504 => " Gateway Timeout",
         _ => "",
+    }
+}
+
+/// What a certificate refused as `CaUsedAsEndEntity` means, and what to do about it.
+pub(crate) const CA_AS_LEAF: &str = "the server presents a CA certificate (CA:TRUE, as `openssl \
+     req -x509` makes) as its own certificate, which is refused unless trusted exactly: put \
+     that very certificate in SSL_CERT_FILE, or give the server a certificate made with \
+     `-addext basicConstraints=critical,CA:FALSE`";
+
+/// What a server's `CertificateRequired` alert means, and what to do about it.
+pub(crate) const CLIENT_CERT_REQUIRED: &str = "the server requires a client certificate \
+     (mutual TLS): set SSL_CLIENT_CERT, or the host's client_cert in the config's auth, to a \
+     PEM file with the certificate and its private key";
+
+/// The advice that follows a TLS failure's reason: where trusted roots come from, unless
+/// the reason already says what to do.
+fn tls_hint(reason: &str) -> &'static str {
+    match reason {
+        CA_AS_LEAF | CLIENT_CERT_REQUIRED => "",
+        _ => {
+            " (add trusted roots with SSL_CERT_FILE, SSL_CERT_DIR, CURL_CA_BUNDLE or \
+              REQUESTS_CA_BUNDLE)"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason() -> String {
+        "r".to_string()
+    }
+
+    /// Every HTTP status a server can send, and what ptex does about it.
+    #[test]
+    fn every_http_status_has_its_disposition() {
+        for status in 100..=599u16 {
+            let error = FetchError::HttpStatus {
+                status,
+                retry_after: None,
+            };
+            let expected = match status {
+                408 | 429 | 500..=599 => Disposition::Retry,
+                _ => Disposition::NextSource,
+            };
+            assert_eq!(error.disposition(), expected, "HTTP {status}");
+            let redirected = FetchError::Redirected {
+                chain: "a -> b".into(),
+                error: Box::new(error),
+            };
+            assert_eq!(
+                redirected.disposition(),
+                expected,
+                "redirected HTTP {status}"
+            );
+        }
+    }
+
+    /// Every error kind, and what ptex does about it.
+    #[test]
+    fn every_error_kind_has_its_disposition() {
+        use Disposition::{GiveUp, NextSource, Retry};
+        let table = [
+            (
+                FetchError::InvalidUrl {
+                    url: "u".into(),
+                    reason: reason(),
+                },
+                NextSource,
+            ),
+            (
+                FetchError::UnsupportedScheme { scheme: "x".into() },
+                NextSource,
+            ),
+            (
+                FetchError::SchemeNotBuilt {
+                    scheme: "s3",
+                    feature: "s3",
+                },
+                NextSource,
+            ),
+            (FetchError::CannotUpload { scheme: "x".into() }, NextSource),
+            (
+                FetchError::InvalidHeader {
+                    header: "h".into(),
+                    reason: reason(),
+                },
+                GiveUp,
+            ),
+            (FetchError::Setup { reason: reason() }, GiveUp),
+            (FetchError::NotFound { detail: reason() }, NextSource),
+            (
+                FetchError::AccessDenied {
+                    detail: reason(),
+                    hint: reason(),
+                },
+                NextSource,
+            ),
+            (
+                FetchError::Credentials {
+                    step: "s".into(),
+                    reason: reason(),
+                },
+                NextSource,
+            ),
+            (
+                FetchError::CredentialHelper {
+                    helper: "h".into(),
+                    reason: reason(),
+                },
+                NextSource,
+            ),
+            (FetchError::Config { reason: reason() }, NextSource),
+            (FetchError::Connect { reason: reason() }, Retry),
+            (FetchError::Refused { reason: reason() }, NextSource),
+            (FetchError::Tls { reason: reason() }, NextSource),
+            (FetchError::Timeout { reason: reason() }, Retry),
+            (FetchError::Transient { reason: reason() }, Retry),
+            (FetchError::Storage { reason: reason() }, NextSource),
+            (FetchError::AlreadyThere, NextSource),
+            (FetchError::Interrupted { reason: reason() }, Retry),
+            (FetchError::WrongPart, Retry),
+            (
+                FetchError::TooManyRedirects {
+                    max: 10,
+                    chain: "c".into(),
+                },
+                NextSource,
+            ),
+            (
+                FetchError::RedirectRefused {
+                    to: "t".into(),
+                    reason: reason(),
+                },
+                NextSource,
+            ),
+        ];
+        for (error, expected) in table {
+            assert_eq!(error.disposition(), expected, "{error}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_read_through_redirects() {
+        let wait = Some(std::time::Duration::from_secs(3));
+        let error = FetchError::Redirected {
+            chain: "c".into(),
+            error: Box::new(FetchError::HttpStatus {
+                status: 503,
+                retry_after: wait,
+            }),
+        };
+        assert_eq!(error.retry_after(), wait);
+        assert!(matches!(error.innermost(), FetchError::HttpStatus { .. }));
     }
 }

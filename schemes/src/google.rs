@@ -16,8 +16,8 @@ use reqsign_file_read_tokio::TokioFileRead;
 use reqsign_google::{FileCredentialProvider, ServiceAccountTokenCredentialProvider};
 use serde::Deserialize;
 
+use crate::client::PROBE_TIMEOUT;
 use crate::reqsign_errors::describe;
-use crate::store::PROBE_TIMEOUT;
 
 /// Where reqsign sends every OAuth2 token exchange.
 const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";

@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use ptex_config::{Authorization, CredentialHelpers, Credentials, Settings, env_key, is_loopback};
@@ -17,21 +18,24 @@ use reqwest::Method;
 use reqwest::header::{AUTHORIZATION, LOCATION};
 use url::Url;
 
-use crate::download::Download;
+use crate::client::{
+    MAX_REDIRECTS, builder_presenting, classify, client_builder, describe, plain_builder,
+};
+use crate::download::{Download, Head};
 use crate::helper::Helpers;
 use crate::source::percent_decode;
 use crate::trust::For;
 use crate::{FetchError, Part, RequestOptions, ResponseHead, Source, redact_url};
 
-/// The most redirects followed for one request, as libcurl and reqwest do by default.
-pub(crate) const MAX_REDIRECTS: usize = 10;
-
-const USER_AGENT: &str = concat!("ptex/", env!("CARGO_PKG_VERSION"));
-
 /// An HTTP(S) client configured from the user's settings.
 pub(crate) struct HttpBackend {
-    /// The client for hosts without a client certificate of their own.
-    client: reqwest::Client,
+    /// The client for plain http URLs: it loads no TLS roots.
+    plain: reqwest::Client,
+    /// The client for https hosts without a client certificate of their own, built on the
+    /// first https URL (or redirect to one): only then are the roots loaded.
+    secure: OnceLock<reqwest::Client>,
+    /// What the secure client is built from.
+    settings: Settings,
     /// A client for each `client_cert` the config's `auth` names, by file.
     with_cert: BTreeMap<PathBuf, reqwest::Client>,
     credentials: Credentials,
@@ -50,7 +54,8 @@ impl HttpBackend {
                     reason: describe(&e),
                 })
         };
-        let client = build(client_builder(settings))?;
+        crate::trust::check_files(settings)?;
+        let plain = build(plain_builder(settings))?;
         let mut with_cert = BTreeMap::new();
         for (_, path) in settings.credentials.client_certs() {
             if !with_cert.contains_key(path) {
@@ -59,13 +64,33 @@ impl HttpBackend {
             }
         }
         Ok(HttpBackend {
-            client,
+            plain,
+            secure: OnceLock::new(),
+            settings: settings.clone(),
             with_cert,
             credentials: settings.credentials.clone(),
             helpers: settings.file.credential_helpers.clone(),
             helper_runs: Helpers::default(),
             helper_timeout: settings.timeouts.credential_helper,
         })
+    }
+
+    /// The client for `url`: the plain one for http (unless the proxy for http is itself
+    /// reached over TLS), else the secure one, built on first use.
+    fn client_for(&self, url: &Url) -> Result<&reqwest::Client, FetchError> {
+        if url.scheme() == "http" && !http_proxy_is_tls() {
+            return Ok(&self.plain);
+        }
+        if let Some(client) = self.secure.get() {
+            return Ok(client);
+        }
+        let client = client_builder(&self.settings)?
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| FetchError::Setup {
+                reason: describe(&e),
+            })?;
+        Ok(self.secure.get_or_init(|| client))
     }
 
     /// Sends GET requests for `source`, following redirects, until a response with a body.
@@ -98,10 +123,10 @@ impl HttpBackend {
             answer => answer?,
         };
         if response.status().as_u16() != 206 {
-            return Ok(Download::http(response, None));
+            return Ok(download(response, None));
         }
         let range = content_range(&response);
-        let download = Download::http(response, Some(part.start));
+        let download = download(response, Some(part.start));
         let same_version = download.validator() == Some(part.validator.as_str());
         if same_version && range.is_some_and(|r| answers(part, r)) {
             return Ok(download);
@@ -125,7 +150,7 @@ impl HttpBackend {
             .await?;
         match response.status().as_u16() {
             206 => Err(FetchError::WrongPart),
-            _ => Ok(Download::http(response, None)),
+            _ => Ok(download(response, None)),
         }
     }
 
@@ -241,11 +266,14 @@ impl HttpBackend {
         let bare = bare_url(url);
         let host = url.host_str().unwrap_or_default();
         // A host's own client certificate, else the one for every host (SSL_CLIENT_CERT).
-        let client = self
+        let client = match self
             .credentials
             .client_cert(host, url.port())
             .and_then(|path| self.with_cert.get(path))
-            .unwrap_or(&self.client);
+        {
+            Some(client) => client,
+            None => self.client_for(url)?,
+        };
         let mut request = client.request(method, bare.clone());
         if let Some(part) = part {
             let last = part
@@ -345,39 +373,6 @@ fn bare_url(url: &Url) -> Url {
     bare
 }
 
-/// A reqwest client builder with what every ptex client shares: the user agent, the user's
-/// timeouts, no retries of its own (ours are counted), no Referer, no content decoding, and
-/// our TLS trust (see [`crate::trust`]) with `SSL_CLIENT_CERT` if set.
-pub(crate) fn client_builder(settings: &Settings) -> Result<reqwest::ClientBuilder, FetchError> {
-    builder_presenting(settings, settings.tls.client_cert.as_deref(), For::Web)
-}
-
-/// [`client_builder`] for the storage clients, which also trust `AWS_CA_BUNDLE`.
-#[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
-pub(crate) fn store_client_builder(
-    settings: &Settings,
-) -> Result<reqwest::ClientBuilder, FetchError> {
-    builder_presenting(settings, settings.tls.client_cert.as_deref(), For::Stores)
-}
-
-/// A client builder for `purpose` presenting `client_cert` (a PEM file with its key), if any.
-fn builder_presenting(
-    settings: &Settings,
-    client_cert: Option<&std::path::Path>,
-    purpose: For,
-) -> Result<reqwest::ClientBuilder, FetchError> {
-    let tls = crate::trust::client_config(settings, client_cert, purpose)?;
-    // The one crypto provider compiled in; a second install attempt is harmless.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let builder = reqwest::Client::builder()
-        .user_agent(USER_AGENT)
-        .retry(reqwest::retry::never())
-        .referer(false)
-        .connect_timeout(settings.timeouts.connect)
-        .read_timeout(settings.timeouts.read);
-    Ok(builder.tls_backend_preconfigured(tls))
-}
-
 /// Where a redirect response points, if ptex may follow it.
 fn next_hop(url: &Url, response: &reqwest::Response) -> Result<Url, FetchError> {
     let refused = |to: String, reason: &str| FetchError::RedirectRefused {
@@ -394,23 +389,10 @@ fn next_hop(url: &Url, response: &reqwest::Response) -> Result<Url, FetchError> 
     let next = url
         .join(location)
         .map_err(|e| refused(redact_url(location), &format!("bad Location: {e}")))?;
-    match (url.scheme(), next.scheme()) {
-        (_, "http" | "https") if next.host_str().is_some_and(|h| !h.is_empty()) => {}
-        (_, "http" | "https") => return Err(refused(redact_url(next.as_str()), "no host")),
-        _ => {
-            return Err(refused(
-                redact_url(next.as_str()),
-                "only http and https redirects are followed",
-            ));
-        }
+    match crate::client::redirect_refusal(url, &next, false) {
+        Some(reason) => Err(refused(redact_url(next.as_str()), &reason)),
+        None => Ok(next),
     }
-    if url.scheme() == "https" && next.scheme() == "http" {
-        return Err(refused(
-            redact_url(next.as_str()),
-            "a redirect from https to plain http is not followed",
-        ));
-    }
-    Ok(next)
 }
 
 /// The first and last byte positions and the total length (`None` for `*`) of a
@@ -471,90 +453,74 @@ fn head(url: &Url, response: &reqwest::Response) -> ResponseHead {
     }
 }
 
-const REFUSED: &str = "connection refused";
-
-/// Sorts a reqwest error into our vocabulary, without the URL reqwest puts in its message.
-pub(crate) fn classify(err: &reqwest::Error) -> FetchError {
-    let reason = describe(err);
-    if err.is_timeout() {
-        FetchError::Timeout { reason }
-    } else if is_tls(err) {
-        FetchError::Tls { reason }
-    } else if err.is_connect() && reason == REFUSED {
-        FetchError::Refused { reason }
-    } else if err.is_connect() {
-        FetchError::Connect { reason }
-    } else {
-        FetchError::Interrupted { reason }
-    }
-}
-
-fn is_tls(err: &reqwest::Error) -> bool {
-    causes(err).any(|cause| rustls_error(cause).is_some())
-}
-
-/// The rustls error in `cause`, if it is one: rustls errors arrive wrapped in one or more
-/// layers of io::Error, whose `source()` skips the wrapped error, so they are unwrapped by
-/// hand.
-fn rustls_error<'a>(cause: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
-    let mut current = Some(cause);
-    while let Some(e) = current {
-        if let Some(found) = e.downcast_ref::<rustls::Error>() {
-            return Some(found);
-        }
-        current = e
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .map(|inner| inner as &(dyn std::error::Error + 'static));
-    }
-    None
-}
-
-/// The innermost cause of `err`, in plain words; reqwest's own message (which carries the
-/// unredacted URL) is never used.
-fn describe(err: &reqwest::Error) -> String {
-    let innermost = causes(err).skip(1).last();
-    if let Some(io) = innermost.and_then(|e| e.downcast_ref::<std::io::Error>()) {
-        match io.kind() {
-            std::io::ErrorKind::ConnectionRefused => return REFUSED.into(),
-            std::io::ErrorKind::ConnectionReset => return "connection reset by peer".into(),
-            std::io::ErrorKind::TimedOut => return "operation timed out".into(),
-            _ => {}
-        }
-    }
-    if let Some(words) =
-        causes(err).find_map(|cause| rustls_error(cause).and_then(crate::trust::plain_words))
-    {
-        return words.to_string();
-    }
-    match innermost {
-        Some(cause) => cause.to_string(),
-        None if err.is_timeout() => "operation timed out".into(),
-        None => kind_of(err),
-    }
-}
-
-fn causes<'a>(
-    err: &'a reqwest::Error,
-) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    std::iter::from_fn(move || {
-        let current = next?;
-        next = current.source();
-        Some(current)
-    })
-}
-
-/// A plain description of an error that has no underlying cause to show.
-fn kind_of(err: &reqwest::Error) -> String {
-    let kind = if err.is_body() {
-        "error reading the response body"
-    } else if err.is_decode() {
-        "error decoding the response"
-    } else if err.is_builder() {
-        "the request could not be built"
-    } else {
-        "the request failed"
+/// `response`'s body as a [`Download`]; `starts_at` is the offset it starts at when it
+/// answers a ranged request (206), `None` when it is the whole file.
+fn download(response: reqwest::Response, starts_at: Option<u64>) -> Download {
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     };
-    kind.to_string()
+    // If-Range takes a strong ETag or a date; a weak ETag cannot vouch for the bytes.
+    let validator = header(reqwest::header::ETAG)
+        .filter(|etag| !etag.starts_with("W/"))
+        .or_else(|| header(reqwest::header::LAST_MODIFIED));
+    let head = Head {
+        content_length: response.content_length(),
+        starts_at,
+        validator,
+        splittable: header(reqwest::header::ACCEPT_RANGES).as_deref() == Some("bytes"),
+        declared_sha256: crate::checksum::declared_sha256(response.headers()),
+        content_type: header(reqwest::header::CONTENT_TYPE),
+    };
+    let body = futures_util::stream::unfold(response, |mut response| async move {
+        match response.chunk().await {
+            Ok(None) => None,
+            Ok(Some(bytes)) => Some((Ok(bytes), response)),
+            Err(e) => Some((Err(classify(&e)), response)),
+        }
+    });
+    Download::new(head, Box::pin(body))
+}
+
+/// Whether plain http requests go through a proxy reached over TLS (`HTTP_PROXY` or
+/// `ALL_PROXY` an `https://` URL; reqwest reads these itself): then they need the roots.
+fn http_proxy_is_tls() -> bool {
+    ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+        .iter()
+        .filter_map(std::env::var_os)
+        .any(|proxy| {
+            proxy
+                .to_str()
+                .is_some_and(|p| p.trim().to_ascii_lowercase().starts_with("https://"))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// A plain http URL never builds the client whose TLS part loads the system's roots;
+    /// the first https URL does, once.
+    #[test]
+    fn only_https_builds_the_tls_client() {
+        let env: HashMap<String, String> = HashMap::new();
+        let settings = Settings::load(&env, None).expect("default settings");
+        let backend = HttpBackend::new(&settings).expect("a backend");
+        let http: Url = "http://127.0.0.1:9/f".parse().expect("a URL");
+        let https: Url = "https://127.0.0.1:9/f".parse().expect("a URL");
+        if !http_proxy_is_tls() {
+            let client = backend.client_for(&http).expect("the plain client");
+            assert!(std::ptr::eq(client, &backend.plain));
+            assert!(backend.secure.get().is_none(), "http built the TLS client");
+        }
+        let first = backend.client_for(&https).expect("the TLS client") as *const _;
+        assert!(backend.secure.get().is_some());
+        let again = backend.client_for(&https).expect("the TLS client") as *const _;
+        assert_eq!(first, again, "the TLS client is built once");
+    }
 }

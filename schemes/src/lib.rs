@@ -11,6 +11,7 @@
 #[cfg(feature = "s3")]
 mod aws;
 mod checksum;
+mod client;
 mod dispatch;
 mod download;
 mod error;
@@ -29,6 +30,7 @@ mod reqsign_errors;
 mod request;
 #[cfg(feature = "s3")]
 mod s3;
+mod scheme;
 mod source;
 mod store;
 mod trust;
@@ -40,5 +42,6 @@ pub use download::Download;
 pub use error::{Disposition, FetchError};
 pub use redact::redact_url;
 pub use request::{Header, Part, RequestOptions, ResponseHead};
-pub use source::{Scheme, Source};
+pub use scheme::Scheme;
+pub use source::Source;
 pub use upload::Written;

@@ -91,7 +91,14 @@ pub(crate) async fn setup(
         let resolved = match transports.aws.get(&choice.name) {
             Some(resolved) => resolved.clone(),
             None => {
-                let resolved = aws::resolve(&choice, &env, &files, transports, limit).await;
+                let resolved = aws::resolve(
+                    &choice,
+                    &env,
+                    &files,
+                    (&transports.main, &transports.probe_client),
+                    limit,
+                )
+                .await;
                 transports.aws.insert(choice.name.clone(), resolved.clone());
                 resolved
             }

@@ -5,6 +5,9 @@
 #[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
 
 use opendal::{ErrorKind, Operator};
 #[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
@@ -15,12 +18,9 @@ use opendal_http_transport_reqwest::ReqwestTransport;
 use ptex_config::Settings;
 use ptex_config::Timeouts;
 
+use crate::client::causes;
+use crate::download::{Body, Head};
 use crate::{Download, FetchError, Part};
-
-/// How long a credential or region probe (instance metadata, region detection) may take in
-/// all: when no metadata service exists, ptex must not hang on it.
-#[cfg(any(feature = "s3", feature = "gcs"))]
-pub(crate) const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The reqwest clients opendal's services use.
 #[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
@@ -54,13 +54,16 @@ impl Transports {
                 reason: e.to_string(),
             })
         };
-        let main = build(crate::http::store_client_builder(settings)?.redirect(redirect_policy()))?;
+        let main = build(
+            crate::client::store_client_builder(settings)?
+                .redirect(crate::client::same_origin_redirects()),
+        )?;
         // Each client loads the trusted roots: build the probe client once, share it.
         #[cfg(any(feature = "s3", feature = "gcs"))]
         let probe_client = build(
-            crate::http::store_client_builder(settings)?
-                .connect_timeout(PROBE_TIMEOUT / 2)
-                .timeout(PROBE_TIMEOUT)
+            crate::client::store_client_builder(settings)?
+                .connect_timeout(crate::client::PROBE_TIMEOUT / 2)
+                .timeout(crate::client::PROBE_TIMEOUT)
                 .redirect(reqwest::redirect::Policy::none()),
         )?;
         let transport = |client| HttpTransporter::new(ReqwestTransport::new(client));
@@ -140,36 +143,6 @@ pub(crate) struct Object<'a> {
     pub(crate) splittable: bool,
 }
 
-/// opendal's services rely on the transport following redirects. They follow ours: http(s)
-/// only, never https -> http, at most 10, and never to another origin. A store request
-/// carries its credentials in headers reqwest does not know to drop (`x-amz-security-token`,
-/// `x-amz-content-sha256`, `x-goog-*`, beside `Authorization`), and a signature made for one
-/// host is no good at another anyway.
-#[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
-fn redirect_policy() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        let from = attempt.previous().last();
-        let downgrade =
-            from.is_some_and(|from| from.scheme() == "https" && attempt.url().scheme() == "http");
-        let elsewhere = from.is_some_and(|from| from.origin() != attempt.url().origin());
-        if attempt.previous().len() > crate::http::MAX_REDIRECTS {
-            attempt.error("too many redirects")
-        } else if !matches!(attempt.url().scheme(), "http" | "https") {
-            attempt.error("only http and https redirects are followed")
-        } else if downgrade {
-            attempt.error("a redirect from https to plain http is not followed")
-        } else if elsewhere {
-            let to = crate::redact_url(attempt.url().as_str());
-            attempt.error(format!(
-                "a redirect to another origin ({to}) is not followed: the request carries \
-                 credentials"
-            ))
-        } else {
-            attempt.follow()
-        }
-    })
-}
-
 /// Opens `object` (or `part` of it): its length and version first, so a wrong size fails
 /// before the body, and a part of a changed object is never read (the whole object is,
 /// instead, as an HTTP server does for a stale `If-Range`).
@@ -208,13 +181,44 @@ pub(crate) async fn open(
     .await
     .map_err(|_| timed_out())?
     .map_err(|e| classify(&e, hint))?;
-    Ok(Download::stream(
-        (range.end - range.start, part.map(|p| p.start)),
-        (validator, object.splittable),
-        stream,
-        hint.clone(),
-        timeouts.read,
+    let head = Head {
+        content_length: Some(range.end - range.start),
+        starts_at: part.map(|p| p.start),
+        validator,
+        splittable: object.splittable,
+        ..Head::default()
+    };
+    Ok(Download::new(
+        head,
+        body(stream, hint.clone(), timeouts.read),
     ))
+}
+
+/// An object's bytes, each wait for a chunk at most `idle`, opendal's failures sorted with
+/// `hint`.
+fn body(stream: opendal::FuturesBytesStream, hint: Arc<str>, idle: Duration) -> Body {
+    let chunks = futures_util::stream::unfold(Some(stream), move |stream| {
+        let hint = hint.clone();
+        async move {
+            let mut stream = stream?;
+            let chunk = match tokio::time::timeout(idle, stream.next()).await {
+                Err(_) => Err(FetchError::Timeout {
+                    reason: format!("no data for {:.1} s", idle.as_secs_f64()),
+                }),
+                Ok(None) => return None,
+                Ok(Some(Ok(bytes))) => return Some((Ok(bytes), Some(stream))),
+                Ok(Some(Err(e))) => Err(match e.get_ref().and_then(|i| i.downcast_ref()) {
+                    Some(inner) => classify(inner, &hint),
+                    None => FetchError::Interrupted {
+                        reason: e.to_string(),
+                    },
+                }),
+            };
+            // A failed stream yields its error, then ends.
+            Some((chunk, None))
+        }
+    });
+    Box::pin(chunks)
 }
 
 /// The length of `object`, without reading it.
@@ -282,15 +286,9 @@ pub(crate) fn classify(err: &opendal::Error, hint: &str) -> FetchError {
 /// A certificate or handshake failure under opendal's error, classified as the https scheme
 /// does: not retried, with the `SSL_CERT_FILE` hint.
 fn tls_failure(err: &opendal::Error) -> Option<FetchError> {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
-    while let Some(c) = cause {
-        if let Some(reqwest) = c.downcast_ref::<reqwest::Error>() {
-            let classified = crate::http::classify(reqwest);
-            return matches!(classified, FetchError::Tls { .. }).then_some(classified);
-        }
-        cause = c.source();
-    }
-    None
+    let reqwest = causes(err).find_map(|c| c.downcast_ref::<reqwest::Error>())?;
+    let classified = crate::client::classify(reqwest);
+    matches!(classified, FetchError::Tls { .. }).then_some(classified)
 }
 
 /// The answers S3 and GCS give as bare status codes, said plainly: a bucket in another
@@ -348,12 +346,7 @@ fn in_plain_words(err: &opendal::Error, reason: &str, hint: &str) -> Option<Fetc
 
 /// opendal's message and its innermost cause, without the request context it carries.
 fn describe(err: &opendal::Error) -> String {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
-    let mut innermost = None;
-    while let Some(c) = cause {
-        innermost = Some(c);
-        cause = c.source();
-    }
+    let innermost = causes(err).skip(1).last();
     // S3 and GCS put the reason in an XML `<Code>` (e.g. `SignatureDoesNotMatch`).
     let full = err.to_string();
     let code = full
@@ -374,5 +367,96 @@ fn describe(err: &opendal::Error) -> String {
     match innermost {
         Some(inner) => format!("{message}: {inner}"),
         None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether an error is the one a case expects.
+    type Expect = fn(&FetchError) -> bool;
+
+    const HINT: &str = "signed with AWS_ACCESS_KEY_ID";
+
+    /// Every opendal error kind ptex tells apart, and the error it becomes.
+    #[test]
+    fn opendal_kinds_are_sorted_by_kind() {
+        let table: [(opendal::Error, Expect); 7] = [
+            (opendal::Error::new(ErrorKind::NotFound, "x"), |e| {
+                matches!(e, FetchError::NotFound { .. })
+            }),
+            (opendal::Error::new(ErrorKind::IsADirectory, "x"), |e| {
+                matches!(e, FetchError::NotFound { .. })
+            }),
+            (
+                opendal::Error::new(ErrorKind::PermissionDenied, "x"),
+                |e| matches!(e, FetchError::AccessDenied { hint, .. } if hint == HINT),
+            ),
+            (opendal::Error::new(ErrorKind::ConfigInvalid, "x"), |e| {
+                matches!(e, FetchError::Config { .. })
+            }),
+            (opendal::Error::new(ErrorKind::RateLimited, "x"), |e| {
+                matches!(e, FetchError::Transient { .. })
+            }),
+            (
+                opendal::Error::new(ErrorKind::Unexpected, "x").set_temporary(),
+                |e| matches!(e, FetchError::Transient { .. }),
+            ),
+            (opendal::Error::new(ErrorKind::Unexpected, "x"), |e| {
+                matches!(e, FetchError::Storage { .. })
+            }),
+        ];
+        for (error, expected) in table {
+            let shown = error.to_string();
+            let got = classify(&error, HINT);
+            assert!(expected(&got), "{shown} became {got}");
+        }
+    }
+
+    /// opendal keeps a response's status and headers only in its error's text, so they are
+    /// read from there: these fixtures are made by opendal's own helper, and fail when its
+    /// text changes.
+    #[cfg(any(feature = "s3", feature = "gcs"))]
+    fn from_response(status: u16, headers: &[(&str, &str)], message: &str) -> opendal::Error {
+        let mut response = http::Response::builder().status(status);
+        for (name, value) in headers {
+            response = response.header(*name, *value);
+        }
+        let (parts, ()) = response.body(()).expect("a response").into_parts();
+        let error = opendal::Error::new(ErrorKind::Unexpected, message);
+        opendal::raw::with_error_response_context(error, parts)
+    }
+
+    #[cfg(any(feature = "s3", feature = "gcs"))]
+    #[test]
+    fn opendal_response_text_is_read() {
+        let cases: [(opendal::Error, Expect); 5] = [
+            (
+                from_response(301, &[("x-amz-bucket-region", "eu-west-3")], ""),
+                |e| matches!(e, FetchError::Config { reason } if reason.contains("AWS_REGION=eu-west-3")),
+            ),
+            (
+                from_response(301, &[], ""),
+                |e| matches!(e, FetchError::Config { reason } if reason.contains("(HTTP 301)")),
+            ),
+            (
+                from_response(400, &[], ""),
+                |e| matches!(e, FetchError::AccessDenied { hint, .. } if hint.contains("expired")),
+            ),
+            (
+                from_response(400, &[], "<Error><Code>ExpiredToken</Code></Error>"),
+                |e| matches!(e, FetchError::AccessDenied { detail, hint } if detail == "ExpiredToken" && hint.contains("expired")),
+            ),
+            (
+                from_response(401, &[], ""),
+                |e| matches!(e, FetchError::AccessDenied { detail, .. } if detail == "HTTP 401"),
+            ),
+        ];
+        for (error, expected) in cases {
+            let shown = error.to_string();
+            let got = classify(&error, HINT);
+            assert!(expected(&got), "{shown} became {got}");
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! it, and a client certificate when one is configured.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use ptex_config::Settings;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -14,29 +14,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
 use crate::FetchError;
-
-/// What a certificate refused as `CaUsedAsEndEntity` means, and what to do about it.
-pub(crate) const CA_AS_LEAF: &str = "the server presents a CA certificate (CA:TRUE, as `openssl \
-     req -x509` makes) as its own certificate, which is refused unless trusted exactly: put \
-     that very certificate in SSL_CERT_FILE, or give the server a certificate made with \
-     `-addext basicConstraints=critical,CA:FALSE`";
-
-/// What a server's `CertificateRequired` alert means, and what to do about it.
-pub(crate) const CLIENT_CERT_REQUIRED: &str = "the server requires a client certificate \
-     (mutual TLS): set SSL_CLIENT_CERT, or the host's client_cert in the config's auth, to a \
-     PEM file with the certificate and its private key";
-
-/// The advice that follows a TLS failure's reason: where trusted roots come from, unless
-/// the reason already says what to do.
-pub(crate) fn hint(reason: &str) -> &'static str {
-    match reason {
-        CA_AS_LEAF | CLIENT_CERT_REQUIRED => "",
-        _ => {
-            " (add trusted roots with SSL_CERT_FILE, SSL_CERT_DIR, CURL_CA_BUNDLE or \
-              REQUESTS_CA_BUNDLE)"
-        }
-    }
-}
+use crate::error::{CA_AS_LEAF, CLIENT_CERT_REQUIRED};
 
 /// Which clients a TLS configuration is for: the storage clients also trust the AWS tools'
 /// own bundle (`AWS_CA_BUNDLE`).
@@ -50,6 +28,34 @@ pub(crate) enum For {
     Web,
     /// The s3, gs and ftp clients.
     Stores,
+}
+
+/// A TLS configuration that trusts no server, for the client that only ever speaks plain
+/// http: a run that needs no TLS loads no roots (the platform verifier reads the whole
+/// system certificate directory, which costs more than a small fetch).
+pub(crate) fn trusting_nothing() -> Result<rustls::ClientConfig, FetchError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| FetchError::Setup {
+            reason: e.to_string(),
+        })?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Reads the files the TLS settings name (the CA bundle, `SSL_CLIENT_CERT`), so a bad one
+/// fails every run as it did when every client was built up front, without loading roots.
+pub(crate) fn check_files(settings: &Settings) -> Result<(), FetchError> {
+    if let Some((name, path)) = &settings.tls.ca_bundle {
+        read_certs(name, path)?;
+    }
+    if let Some(path) = settings.tls.client_cert.as_deref() {
+        read_identity(path)?;
+    }
+    Ok(())
 }
 
 /// The TLS configuration of a client for `purpose` that presents `client_cert` (a PEM file
@@ -68,17 +74,7 @@ pub(crate) fn client_config(
     if let (For::Stores, Some(path)) = (purpose, &settings.tls.aws_ca_bundle) {
         trusted.extend(read_certs("AWS_CA_BUNDLE", path)?);
     }
-    // On Linux the platform verifier reads SSL_CERT_FILE itself; on Windows and macOS it asks
-    // the operating system, which does not: the bundle is added as extra roots everywhere.
-    let platform = rustls_platform_verifier::Verifier::new_with_extra_roots(
-        trusted.iter().cloned(),
-        provider.clone(),
-    )
-    .map_err(|e| setup(format!("cannot load the trusted certificates: {e}")))?;
-    let verifier = Arc::new(ExactTrust {
-        inner: platform,
-        trusted,
-    });
+    let verifier = verifier(trusted, &provider)?;
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| setup(e.to_string()))?
@@ -96,6 +92,40 @@ pub(crate) fn client_config(
     // reqwest is built for HTTP/1.1 only.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// The verifiers made in this run, by the extra roots they trust: the platform verifier
+/// loads the system's roots (on Linux the whole certificate directory), which is done once
+/// per run, not once per client (web, storage, probe).
+static VERIFIERS: Mutex<Vec<(Vec<CertificateDer<'static>>, Arc<ExactTrust>)>> =
+    Mutex::new(Vec::new());
+
+/// The platform's verifier with `trusted` as extra roots, made once per run.
+fn verifier(
+    trusted: Vec<CertificateDer<'static>>,
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<ExactTrust>, FetchError> {
+    // A poisoned lock only means another thread panicked while holding it: the list is
+    // still whole.
+    let mut made = VERIFIERS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, verifier)) = made.iter().find(|(roots, _)| *roots == trusted) {
+        return Ok(verifier.clone());
+    }
+    // On Linux the platform verifier reads SSL_CERT_FILE itself; on Windows and macOS it asks
+    // the operating system, which does not: the bundle is added as extra roots everywhere.
+    let platform = rustls_platform_verifier::Verifier::new_with_extra_roots(
+        trusted.iter().cloned(),
+        provider.clone(),
+    )
+    .map_err(|e| FetchError::Setup {
+        reason: format!("cannot load the trusted certificates: {e}"),
+    })?;
+    let verifier = Arc::new(ExactTrust {
+        inner: platform,
+        trusted: trusted.clone(),
+    });
+    made.push((trusted, verifier.clone()));
+    Ok(verifier)
 }
 
 /// The certificates in the PEM bundle `path` that variable `name` names.

@@ -257,14 +257,19 @@ fn kill_midway(sandbox: &Sandbox, lift: &std::path::Path, name: &str, at_least: 
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let spooled: u64 = sandbox
-            .spool_debris()
+        let debris = sandbox.spool_debris();
+        let spooled: u64 = debris
             .iter()
             .filter(|p| p.to_string_lossy().ends_with(".ptex-part"))
             .filter_map(|p| std::fs::metadata(p).ok())
             .map(|m| m.len())
             .sum();
-        if spooled >= at_least || Instant::now() > deadline {
+        // The bytes and the note that vouches for them are written one after the other at
+        // a checkpoint: killed between the two, the run would leave bytes nothing vouches for.
+        let noted = debris
+            .iter()
+            .any(|p| p.to_string_lossy().ends_with(".ptex-note"));
+        if (spooled >= at_least && noted) || Instant::now() > deadline {
             break;
         }
         std::thread::sleep(Duration::from_millis(20));

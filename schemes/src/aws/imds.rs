@@ -5,7 +5,7 @@
 use reqsign_aws_v4::Credential;
 use serde::Deserialize;
 
-use crate::store::PROBE_TIMEOUT;
+use crate::client::PROBE_TIMEOUT;
 
 const DEFAULT_ENDPOINT: &str = "http://169.254.169.254";
 

@@ -22,7 +22,6 @@ use reqsign_core::{Context, OsEnv, ProvideCredential, Signer};
 use reqsign_file_read_tokio::TokioFileRead;
 
 use crate::reqsign_errors::describe;
-use crate::store::Transports;
 
 /// What the chain found for one profile.
 #[derive(Clone)]
@@ -84,12 +83,12 @@ pub(crate) fn configured_endpoint(
 
 /// Runs the chain for `choice`. `limit` bounds each step the user configured (STS, SSO,
 /// a process, the container endpoint); the metadata-service probe gets
-/// [`crate::store::PROBE_TIMEOUT`].
+/// [`crate::client::PROBE_TIMEOUT`].
 pub(crate) async fn resolve(
     choice: &ProfileChoice,
     env: &dyn Env,
     files: &AwsFiles,
-    transports: &Transports,
+    (main, probe_client): (&opendal::HttpTransporter, &reqwest::Client),
     limit: Duration,
 ) -> Result<Resolved, Failed> {
     let profile = files.profile(&choice.name);
@@ -109,7 +108,7 @@ pub(crate) async fn resolve(
     let ctx = Context::new()
         .with_file_read(TokioFileRead)
         .with_http_send(route::Routed {
-            inner: transports.main.clone(),
+            inner: main.clone(),
             sts,
         })
         .with_env(OsEnv);
@@ -117,7 +116,7 @@ pub(crate) async fn resolve(
         env,
         files,
         ctx,
-        probe_client: &transports.probe_client,
+        probe_client,
         limit,
     };
     let mut tried = Vec::new();
@@ -537,7 +536,7 @@ impl Chain<'_> {
     }
 
     /// The EC2 instance metadata service (`AWS_EC2_METADATA_SERVICE_ENDPOINT`), if one
-    /// answers within [`crate::store::PROBE_TIMEOUT`].
+    /// answers within [`crate::client::PROBE_TIMEOUT`].
     async fn imds(&self) -> StepResult {
         let endpoint = self.env.non_empty("AWS_EC2_METADATA_SERVICE_ENDPOINT");
         imds::credentials(self.probe_client, endpoint).await
