@@ -113,10 +113,15 @@ fn verifier(
     }
     // On Linux the platform verifier reads SSL_CERT_FILE itself; on Windows and macOS it asks
     // the operating system, which does not: the bundle is added as extra roots everywhere.
-    let platform = rustls_platform_verifier::Verifier::new_with_extra_roots(
-        trusted.iter().cloned(),
-        provider.clone(),
-    )
+    // Without a bundle there is nothing to add: on Windows an empty set of extra roots still
+    // makes a chain engine of its own, which Wine cannot create.
+    let platform = match trusted.is_empty() {
+        true => rustls_platform_verifier::Verifier::new(provider.clone()),
+        false => rustls_platform_verifier::Verifier::new_with_extra_roots(
+            trusted.iter().cloned(),
+            provider.clone(),
+        ),
+    }
     .map_err(|e| FetchError::Setup {
         reason: format!("cannot load the trusted certificates: {e}"),
     })?;
