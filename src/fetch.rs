@@ -481,15 +481,7 @@ async fn attempt(
             plan.connections(),
         ));
         dispatcher.prepare(source).await?;
-        let shared = parts::Shared {
-            dispatcher,
-            source,
-            options: &job.options,
-            limits,
-            waits,
-            report,
-            ranges_broken: std::cell::Cell::new(false),
-        };
+        let shared = parts::Shared::new(dispatcher, source, &job.options, limits, waits, report);
         receive_parts(&shared, None, state, &plan).await?;
         return finish(job, source, state, have.max(first), report);
     }
@@ -572,15 +564,8 @@ async fn attempt(
                 plan.count(state),
                 plan.connections(),
             ));
-            let shared = parts::Shared {
-                dispatcher,
-                source,
-                options: &job.options,
-                limits,
-                waits,
-                report,
-                ranges_broken: std::cell::Cell::new(false),
-            };
+            let shared =
+                parts::Shared::new(dispatcher, source, &job.options, limits, waits, report);
             receive_parts(&shared, Some(download), state, &plan).await?;
         }
         None => {

@@ -149,6 +149,28 @@ pub(crate) struct Shared<'a> {
     pub(crate) ranges_broken: std::cell::Cell<bool>,
 }
 
+impl<'a> Shared<'a> {
+    /// What every part of one source's transfer shares; no part has been answered badly yet.
+    pub(crate) fn new(
+        dispatcher: &'a Dispatcher,
+        source: &'a Source,
+        options: &'a RequestOptions,
+        limits: &'a Limits,
+        waits: &'a Waits,
+        report: &'a Reporter,
+    ) -> Shared<'a> {
+        Shared {
+            dispatcher,
+            source,
+            options,
+            limits,
+            waits,
+            report,
+            ranges_broken: std::cell::Cell::new(false),
+        }
+    }
+}
+
 /// Bytes `start..end` of the file still to fetch, and how often fetching them failed.
 struct Span {
     start: u64,

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
+use crate::support::names::unshared_outcome;
 use crate::support::scie::{Outcome, Sandbox, payload, ptex_bin, sha256_hex};
 use crate::support::server::{Reply, TestServer};
 
@@ -49,20 +50,7 @@ fn unshared(sandbox: &Sandbox, setup: &str, args: &[&str]) -> (Outcome, String) 
     ];
     argv.extend_from_slice(args);
     let output = sandbox.wrapped("unshare", &argv);
-    let wrapper_stderr = String::from_utf8_lossy(&output.stderr);
-    let read = |name: &str| std::fs::read(results.join(name));
-    let code = read("code").unwrap_or_else(|_| {
-        panic!(
-            "the private mount namespace was not set up (run the tests as root, with \
-             util-linux's unshare): {wrapper_stderr}"
-        )
-    });
-    assert_eq!(output.status.code(), Some(0), "{wrapper_stderr}");
-    let outcome = Outcome {
-        code: String::from_utf8_lossy(&code).trim().parse().ok(),
-        stdout: read("stdout").unwrap(),
-        stderr: String::from_utf8_lossy(&read("stderr").unwrap()).into_owned(),
-    };
+    let outcome = unshared_outcome(&output, &results);
     (
         outcome,
         String::from_utf8_lossy(&output.stdout).into_owned(),

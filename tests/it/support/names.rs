@@ -89,8 +89,15 @@ pub fn run_with(sandbox: &Sandbox, names: &Names, args: &[&str]) -> (Outcome, Du
     let started = Instant::now();
     let output = sandbox.wrapped("unshare", &argv);
     let took = started.elapsed();
+    (unshared_outcome(&output, &dir), took)
+}
+
+/// What ptex did inside a private namespace, from the `code`, `stdout` and `stderr` files its
+/// wrapper script wrote into `results`; panics, naming what to do, when the namespace could
+/// not be set up (`output` is the `unshare` wrapper's own).
+pub fn unshared_outcome(output: &std::process::Output, results: &std::path::Path) -> Outcome {
     let wrapper_stderr = String::from_utf8_lossy(&output.stderr);
-    let read = |name: &str| std::fs::read(dir.join(name));
+    let read = |name: &str| std::fs::read(results.join(name));
     let code = read("code").unwrap_or_else(|_| {
         panic!(
             "the private mount namespace was not set up (run the tests as root, with \
@@ -98,10 +105,9 @@ pub fn run_with(sandbox: &Sandbox, names: &Names, args: &[&str]) -> (Outcome, Du
         )
     });
     assert_eq!(output.status.code(), Some(0), "{wrapper_stderr}");
-    let outcome = Outcome {
+    Outcome {
         code: String::from_utf8_lossy(&code).trim().parse().ok(),
         stdout: read("stdout").unwrap(),
         stderr: String::from_utf8_lossy(&read("stderr").unwrap()).into_owned(),
-    };
-    (outcome, took)
+    }
 }
