@@ -1,12 +1,13 @@
 //! Resolved settings for one ptex run: the spool directory, timeouts, retries, the config
-//! file and credentials.
+//! file, credentials, and the environment the cloud backends see.
 //! Precedence is flag > environment > config file > default.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::{
-    CacheSpec, Caches, ConfigError, ConfigFile, Credentials, Env, Netrc, UV_PYTHON_MIRRORED,
+    CacheSpec, Caches, CloudEnv, ConfigError, ConfigFile, Credentials, Env, Netrc,
+    UV_PYTHON_MIRRORED,
 };
 
 /// uv's variable for a python-build-standalone mirror.
@@ -93,7 +94,7 @@ impl Default for Parallel {
     }
 }
 
-/// TLS files named by the environment.
+/// TLS files named by the environment, and whether plain http needs TLS too.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TlsFiles {
     /// The first of `SSL_CERT_FILE`, `CURL_CA_BUNDLE` and `REQUESTS_CA_BUNDLE` that is set:
@@ -105,6 +106,10 @@ pub struct TlsFiles {
     /// `AWS_CA_BUNDLE`: a PEM bundle the AWS tools trust, added for the storage clients
     /// (s3, gs, ftp share them) on top of the above.
     pub aws_ca_bundle: Option<PathBuf>,
+    /// Whether plain http requests go through a proxy reached over TLS (`HTTP_PROXY` or
+    /// `ALL_PROXY`, either case, an `https://` URL; reqwest reads these itself): then
+    /// they need the roots too.
+    pub http_proxy_is_tls: bool,
 }
 
 impl TlsFiles {
@@ -120,6 +125,10 @@ impl TlsFiles {
                 .find_map(|name| Some((name, path(name)?))),
             client_cert: path("SSL_CLIENT_CERT"),
             aws_ca_bundle: path("AWS_CA_BUNDLE"),
+            http_proxy_is_tls: ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+                .iter()
+                .filter_map(|name| env.non_empty(name))
+                .any(|proxy| proxy.trim().to_ascii_lowercase().starts_with("https://")),
         }
     }
 }
@@ -146,6 +155,9 @@ pub struct Settings {
     pub file: ConfigFile,
     /// CA bundle and client certificate files from the environment.
     pub tls: TlsFiles,
+    /// The variables the `s3://` and `gs://` backends read (AWS, Google, gcloud, the
+    /// home directory, the config's `gs.token_env`), captured here.
+    pub cloud: CloudEnv,
     /// Problems that do not stop the run (for example a malformed netrc), to show the user.
     pub warnings: Vec<String>,
 }
@@ -246,8 +258,11 @@ impl Settings {
                     .unwrap_or(Caches::default().wait),
             },
         };
+        let token_env = file.gs.token_env.as_deref();
+        let cloud = CloudEnv::capture(env, token_env.as_slice());
         Ok(Settings {
             caches,
+            cloud,
             credentials,
             file,
             tls: TlsFiles::from_env(env),
