@@ -107,12 +107,12 @@ impl Dispatcher {
                 match source.scheme() {
                     #[cfg(feature = "s3")]
                     Scheme::S3 => {
-                        let setup = s3::setup(bucket, &settings.file.s3, &mut *transports);
+                        let setup = s3::setup(bucket, settings, &mut *transports);
                         self.s3.prepare(bucket, setup).await?;
                     }
                     #[cfg(feature = "gcs")]
                     Scheme::Gs => {
-                        let setup = gcs::setup(bucket, &settings.file.gs, &mut *transports);
+                        let setup = gcs::setup(bucket, settings, &mut *transports);
                         self.gcs.prepare(bucket, setup).await?;
                     }
                     #[cfg(feature = "ftp")]

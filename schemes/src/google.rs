@@ -1,17 +1,17 @@
 //! Google access tokens for `gs://`, fetched once per run and handed to every bucket as a
 //! plain bearer token (so a file read in parts costs one token exchange, not one per
 //! request): from a key file (service account or authorized user, at the key file's
-//! `token_uri`), or from the GCE metadata server, which is recognised by its
-//! `Metadata-Flavor: Google` answer (`GCE_METADATA_HOST`/`GCE_METADATA_IP`, else
-//! 169.254.169.254), so another cloud's metadata service is never mistaken for it.
+//! `token_uri`), or from the GCE metadata server at the address `ptex-config` resolved,
+//! which is recognised by its `Metadata-Flavor: Google` answer, so another cloud's
+//! metadata service is never mistaken for it.
 
 use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
 use opendal::HttpTransporter;
-use ptex_config::Env;
-use reqsign_core::{Context, OsEnv, ProvideCredential};
+use ptex_config::CloudEnv;
+use reqsign_core::{Context, ProvideCredential};
 use reqsign_file_read_tokio::TokioFileRead;
 use reqsign_google::{FileCredentialProvider, ServiceAccountTokenCredentialProvider};
 use serde::Deserialize;
@@ -21,8 +21,6 @@ use crate::reqsign_errors::describe;
 
 /// Where reqsign sends every OAuth2 token exchange.
 const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
-/// The metadata server's address when no variable names another.
-const METADATA_IP: &str = "169.254.169.254";
 
 /// The parts of a key file ptex looks at before reqsign reads it.
 #[derive(Deserialize)]
@@ -36,6 +34,7 @@ struct KeyFile {
 /// An access token from the key file at `path`.
 pub(crate) async fn key_file_token(
     path: &Path,
+    env: &CloudEnv,
     transport: &HttpTransporter,
     limit: Duration,
 ) -> Result<String, String> {
@@ -50,7 +49,7 @@ pub(crate) async fn key_file_token(
             inner: transport.clone(),
             token_uri: key.token_uri.filter(|uri| uri != GOOGLE_TOKEN_URI),
         })
-        .with_env(OsEnv);
+        .with_env(crate::reqsign_env::static_env(env));
     let exchange = async {
         let file = FileCredentialProvider::new(path.to_string_lossy());
         let credential = file
@@ -80,22 +79,19 @@ pub(crate) async fn key_file_token(
     }
 }
 
-/// The metadata server's `host[:port]` if a Google one answers within the probe budget.
-pub(crate) async fn metadata_server(env: &dyn Env, client: &reqwest::Client) -> Option<String> {
-    let host = env
-        .non_empty("GCE_METADATA_HOST")
-        .or_else(|| env.non_empty("GCE_METADATA_IP"))
-        .unwrap_or_else(|| METADATA_IP.to_string());
+/// Whether a Google metadata server answers at `host[:port]` within the probe budget.
+pub(crate) async fn metadata_server(host: &str, client: &reqwest::Client) -> bool {
     let probe = client
         .get(format!("http://{host}/computeMetadata/v1/"))
         .header("Metadata-Flavor", "Google")
         .send();
-    let response = tokio::time::timeout(PROBE_TIMEOUT, probe)
-        .await
-        .ok()?
-        .ok()?;
-    let flavor = response.headers().get("metadata-flavor")?;
-    (flavor.as_bytes() == b"Google").then_some(host)
+    let Ok(Ok(response)) = tokio::time::timeout(PROBE_TIMEOUT, probe).await else {
+        return false;
+    };
+    response
+        .headers()
+        .get("metadata-flavor")
+        .is_some_and(|flavor| flavor.as_bytes() == b"Google")
 }
 
 /// An access token for the instance's default service account.

@@ -78,7 +78,7 @@ impl HttpBackend {
     /// The client for `url`: the plain one for http (unless the proxy for http is itself
     /// reached over TLS), else the secure one, built on first use.
     fn client_for(&self, url: &Url) -> Result<&reqwest::Client, FetchError> {
-        if url.scheme() == "http" && !http_proxy_is_tls() {
+        if url.scheme() == "http" && !self.settings.tls.http_proxy_is_tls {
             return Ok(&self.plain);
         }
         if let Some(client) = self.secure.get() {
@@ -485,19 +485,6 @@ fn download(response: reqwest::Response, starts_at: Option<u64>) -> Download {
     Download::new(head, Box::pin(body))
 }
 
-/// Whether plain http requests go through a proxy reached over TLS (`HTTP_PROXY` or
-/// `ALL_PROXY` an `https://` URL; reqwest reads these itself): then they need the roots.
-fn http_proxy_is_tls() -> bool {
-    ["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
-        .iter()
-        .filter_map(std::env::var_os)
-        .any(|proxy| {
-            proxy
-                .to_str()
-                .is_some_and(|p| p.trim().to_ascii_lowercase().starts_with("https://"))
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -513,14 +500,25 @@ mod tests {
         let backend = HttpBackend::new(&settings).expect("a backend");
         let http: Url = "http://127.0.0.1:9/f".parse().expect("a URL");
         let https: Url = "https://127.0.0.1:9/f".parse().expect("a URL");
-        if !http_proxy_is_tls() {
-            let client = backend.client_for(&http).expect("the plain client");
-            assert!(std::ptr::eq(client, &backend.plain));
-            assert!(backend.secure.get().is_none(), "http built the TLS client");
-        }
+        let client = backend.client_for(&http).expect("the plain client");
+        assert!(std::ptr::eq(client, &backend.plain));
+        assert!(backend.secure.get().is_none(), "http built the TLS client");
         let first = backend.client_for(&https).expect("the TLS client") as *const _;
         assert!(backend.secure.get().is_some());
         let again = backend.client_for(&https).expect("the TLS client") as *const _;
         assert_eq!(first, again, "the TLS client is built once");
+    }
+
+    /// Plain http through a proxy reached over TLS needs the TLS client.
+    #[test]
+    fn http_through_a_tls_proxy_uses_the_tls_client() {
+        let env: HashMap<String, String> =
+            HashMap::from([("http_proxy".to_string(), " HTTPS://proxy:3128".to_string())]);
+        let settings = Settings::load(&env, None).expect("settings");
+        let backend = HttpBackend::new(&settings).expect("a backend");
+        let http: Url = "http://127.0.0.1:9/f".parse().expect("a URL");
+        let client = backend.client_for(&http).expect("the TLS client");
+        assert!(!std::ptr::eq(client, &backend.plain));
+        assert!(backend.secure.get().is_some());
     }
 }

@@ -26,6 +26,8 @@ mod helper;
 mod http;
 mod redact;
 #[cfg(any(feature = "s3", feature = "gcs"))]
+mod reqsign_env;
+#[cfg(any(feature = "s3", feature = "gcs"))]
 mod reqsign_errors;
 mod request;
 #[cfg(feature = "s3")]

@@ -12,15 +12,19 @@ mod route;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ptex_config::{AwsFiles, AwsProfile, Env};
+use ptex_config::{
+    AwsFiles, AwsProfile, AwsStep, CloudEnv, Env, ProfileChoice, aws_configured_endpoint,
+    aws_credential_steps,
+};
 use reqsign_aws_v4::{
     AssumeRoleCredentialProvider, AssumeRoleWithWebIdentityCredentialProvider, Credential,
     ECSCredentialProvider, RequestSigner, SSOCredentialProvider, StaticCredentialProvider,
 };
 use reqsign_core::time::Timestamp;
-use reqsign_core::{Context, OsEnv, ProvideCredential, Signer};
+use reqsign_core::{Context, ProvideCredential, Signer};
 use reqsign_file_read_tokio::TokioFileRead;
 
+use crate::reqsign_env::static_env;
 use crate::reqsign_errors::describe;
 
 /// What the chain found for one profile.
@@ -44,49 +48,12 @@ pub(crate) struct Failed {
     pub(crate) reason: String,
 }
 
-/// Which profile the chain reads and who named it; only a named profile must exist.
-pub(crate) struct ProfileChoice {
-    pub(crate) name: String,
-    /// Where the name came from (`AWS_PROFILE`, the config file), or `None` for `default`.
-    pub(crate) named_by: Option<&'static str>,
-}
-
-/// The endpoint configured for AWS service `service` (`STS`, `SSO`, `S3`): the
-/// service-specific variable, `AWS_ENDPOINT_URL`, the profile's `services` section, the
-/// profile's `endpoint_url`; none of them with `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true`.
-pub(crate) fn configured_endpoint(
-    env: &dyn Env,
-    profile: Option<AwsProfile<'_>>,
-    files: &AwsFiles,
-    service: &str,
-) -> Option<String> {
-    if env
-        .non_empty("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-    {
-        return None;
-    }
-    let from_profile = || {
-        let profile = profile?;
-        let key = format!("{}.endpoint_url", service.to_ascii_lowercase());
-        profile
-            .get("services")
-            .and_then(|name| files.services(name))
-            .and_then(|section| section.get(&key).cloned())
-            .or_else(|| profile.get("endpoint_url").map(str::to_string))
-    };
-    env.non_empty(&format!("AWS_ENDPOINT_URL_{service}"))
-        .or_else(|| env.non_empty("AWS_ENDPOINT_URL"))
-        .or_else(from_profile)
-        .filter(|e| !e.is_empty())
-}
-
-/// Runs the chain for `choice`. `limit` bounds each step the user configured (STS, SSO,
-/// a process, the container endpoint); the metadata-service probe gets
-/// [`crate::client::PROBE_TIMEOUT`].
+/// Runs the chain for `choice`, over the steps [`aws_credential_steps`] lists, in its
+/// order. `limit` bounds each step the user configured (STS, SSO, a process, the container
+/// endpoint); the metadata-service probe gets [`crate::client::PROBE_TIMEOUT`].
 pub(crate) async fn resolve(
     choice: &ProfileChoice,
-    env: &dyn Env,
+    env: &CloudEnv,
     files: &AwsFiles,
     (main, probe_client): (&opendal::HttpTransporter, &reqwest::Client),
     limit: Duration,
@@ -104,14 +71,14 @@ pub(crate) async fn resolve(
             ),
         });
     }
-    let sts = configured_endpoint(env, profile, files, "STS");
+    let sts = aws_configured_endpoint(env, profile, files, "STS").map(|(e, _)| e);
     let ctx = Context::new()
         .with_file_read(TokioFileRead)
         .with_http_send(route::Routed {
             inner: main.clone(),
             sts,
         })
-        .with_env(OsEnv);
+        .with_env(static_env(env));
     let chain = Chain {
         env,
         files,
@@ -120,47 +87,28 @@ pub(crate) async fn resolve(
         limit,
     };
     let mut tried = Vec::new();
-
-    let step = "the environment (AWS_ACCESS_KEY_ID)".to_string();
-    if let Some(found) = chain.fail_as(&step, chain.env_keys()).await? {
-        return Ok(found.into_resolved(step));
-    }
-    tried.push(step);
-
-    if let Some(profile) = profile {
-        let step = format!("AWS profile {:?}", profile.name);
-        match chain.profile(profile, 0).await {
-            Ok(Some((credential, detail))) => {
-                let from = format!("{step} ({detail})");
-                check_expiry(&from, &credential)?;
-                return Ok(Resolved::Found { credential, from });
-            }
-            Ok(None) => tried.push(step),
-            Err(reason) => return Err(Failed { step, reason }),
+    for step in aws_credential_steps(env, profile) {
+        let name = step.name(&choice.name);
+        let found = match (step, profile) {
+            (AwsStep::Profile, Some(profile)) => match chain.profile(profile, 0).await {
+                Ok(Some((credential, detail))) => {
+                    let from = format!("{name} ({detail})");
+                    check_expiry(&from, &credential)?;
+                    return Ok(Resolved::Found { credential, from });
+                }
+                Ok(None) => None,
+                Err(reason) => return Err(Failed { step: name, reason }),
+            },
+            (AwsStep::Profile, None) => None,
+            (AwsStep::Environment, _) => chain.fail_as(&name, chain.env_keys()).await?,
+            (AwsStep::WebIdentity, _) => chain.fail_as(&name, chain.env_web_identity()).await?,
+            (AwsStep::Container, _) => chain.fail_as(&name, chain.container()).await?,
+            (AwsStep::InstanceMetadata, _) => chain.fail_as(&name, chain.imds()).await?,
+        };
+        match found {
+            Some(found) => return Ok(found.into_resolved(name)),
+            None => tried.push(name),
         }
-    }
-
-    let step = "web identity (AWS_WEB_IDENTITY_TOKEN_FILE)".to_string();
-    if let Some(found) = chain.fail_as(&step, chain.env_web_identity()).await? {
-        return Ok(found.into_resolved(step));
-    }
-    tried.push(step);
-
-    let step = "container credentials (AWS_CONTAINER_CREDENTIALS_*_URI)".to_string();
-    if let Some(found) = chain.fail_as(&step, chain.container()).await? {
-        return Ok(found.into_resolved(step));
-    }
-    tried.push(step);
-
-    let imds_disabled = env
-        .non_empty("AWS_EC2_METADATA_DISABLED")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-    if !imds_disabled {
-        let step = "instance metadata (IMDS)".to_string();
-        if let Some(found) = chain.fail_as(&step, chain.imds()).await? {
-            return Ok(found.into_resolved(step));
-        }
-        tried.push(step);
     }
     Ok(Resolved::NotFound { tried })
 }
@@ -461,7 +409,9 @@ impl Chain<'_> {
             .with_region(&region)
             .with_role_name(role)
             .with_start_url(cache_key);
-        if let Some(portal) = configured_endpoint(self.env, Some(profile), self.files, "SSO") {
+        if let Some((portal, _)) =
+            aws_configured_endpoint(self.env, Some(profile), self.files, "SSO")
+        {
             provider = provider.with_endpoint(format!(
                 "{}/federation/credentials",
                 portal.trim_end_matches('/')
