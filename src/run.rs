@@ -534,14 +534,30 @@ fn describe_candidate(
                 }
                 said
             }
-            Scheme::S3 => "the AWS credential chain (unsigned if it finds none)".to_string(),
-            Scheme::Gs => "the Google credential chain (unsigned if it finds none)".to_string(),
+            Scheme::S3 | Scheme::Gs => {
+                return format!("{url}  ({via}; {})", describe_store(&source, settings));
+            }
             Scheme::Ftp if !source.url().username().is_empty() => "the URL's login".to_string(),
             Scheme::Ftp => "netrc, else anonymous".to_string(),
             Scheme::File => "none".to_string(),
         },
     };
     format!("{url}  ({via}; credentials: {credentials})")
+}
+
+/// The `--dry-run` part of an `s3://` or `gs://` line: where the bucket is and which
+/// credential source will be used, as `ptex-config` resolves them (no request is sent).
+fn describe_store(source: &Source, settings: &Settings) -> String {
+    let env = &settings.cloud;
+    let described = match source.scheme() {
+        Scheme::S3 => {
+            let files = ptex_config::AwsFiles::load(env);
+            ptex_config::S3Settings::resolve(source.host(), &settings.file.s3, env, &files)
+                .map(|s3| s3.describe(env, &files))
+        }
+        _ => ptex_config::GcsSettings::resolve(&settings.file.gs, env).map(|gcs| gcs.describe()),
+    };
+    described.unwrap_or_else(|reason| format!("unusable: {reason}"))
 }
 
 fn flag_expectations(cli: &Cli) -> anyhow::Result<Expected> {

@@ -78,8 +78,14 @@ async fn sign(
         Some(found) => found.clone(),
         None => {
             let clients = (&transports.main, &transports.probe_client);
-            let found =
-                aws::resolve(choice, &settings.cloud, files, clients, transports.step_limit).await;
+            let found = aws::resolve(
+                choice,
+                &settings.cloud,
+                files,
+                clients,
+                transports.step_limit,
+            )
+            .await;
             transports.aws.insert(choice.name.clone(), found.clone());
             found
         }

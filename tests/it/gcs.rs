@@ -125,3 +125,37 @@ fn body_cut_short_is_resumed_with_a_range() {
         "{retry:?}"
     );
 }
+
+#[test]
+fn dry_run_shows_the_resolved_settings() {
+    let server = GcsServer::start();
+    let mut sandbox = sandbox_at(&server.endpoint());
+    let lift = sandbox.manifest(
+        "f.bin",
+        json!("gs://bkt/f.bin"),
+        Some(1),
+        Some(&sha256_hex(b"x")),
+    );
+    let dry = |sandbox: &Sandbox| {
+        let out = sandbox.run(&["--dry-run", lift.to_str().unwrap(), "f.bin"]);
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        assert_eq!(out.stdout.len(), 0);
+        out.stderr
+    };
+    let emulator = server.endpoint();
+    let stderr = dry(&sandbox);
+    let line = format!(
+        "1. gs://bkt/f.bin  (origin, listed in the manifest {}; GCS endpoint {emulator} \
+         (STORAGE_EMULATOR_HOST); credentials: none, unsigned (the emulator, \
+         STORAGE_EMULATOR_HOST))",
+        lift.display()
+    );
+    assert!(stderr.contains(&line), "{line}\n{stderr}");
+    sandbox.env("GOOGLE_OAUTH_ACCESS_TOKEN", "ya29.dry-secret");
+    let stderr = dry(&sandbox);
+    assert!(
+        stderr.contains("credentials: the access token in GOOGLE_OAUTH_ACCESS_TOKEN)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("ya29.dry-secret"), "{stderr}");
+}

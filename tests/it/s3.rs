@@ -276,3 +276,62 @@ fn s3_body_cut_short_is_resumed_with_a_guarded_range() {
     );
     assert!(retry.header("if-match").is_some(), "{retry:?}");
 }
+
+#[test]
+fn dry_run_shows_the_resolved_settings_and_sends_nothing() {
+    let server = TestServer::start(|_| Reply::ok("x"));
+    let endpoint = server.url("");
+    let mut sandbox = Sandbox::new();
+    let aws = sandbox.home().join(".aws");
+    std::fs::create_dir_all(&aws).unwrap();
+    std::fs::write(
+        aws.join("config"),
+        "[profile reader]\nregion = eu-west-1\ns3 =\n  addressing_style = virtual\n",
+    )
+    .unwrap();
+    std::fs::write(
+        aws.join("credentials"),
+        "[reader]\naws_access_key_id = AKIAREADER\naws_secret_access_key = reader-secret\n",
+    )
+    .unwrap();
+    sandbox
+        .env("AWS_PROFILE", "reader")
+        .env("AWS_ENDPOINT_URL", &endpoint);
+    let lift = sandbox.manifest(
+        "f.bin",
+        json!(["s3://bkt/f.bin", "s3://other/f.bin"]),
+        Some(1),
+        Some(&sha256_hex(b"x")),
+    );
+    let config = sandbox.home().join("ptex.json");
+    std::fs::write(
+        &config,
+        json!({"s3": {"buckets": {"other": {"region": "ap-south-1", "anonymous": true}}}})
+            .to_string(),
+    )
+    .unwrap();
+    sandbox.env("PTEX_CONFIG", &config);
+    let out = sandbox.run(&["--dry-run", lift.to_str().unwrap(), "f.bin"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let expected = [
+        format!(
+            "1. s3://bkt/f.bin  (origin, listed in the manifest {}; S3 endpoint {endpoint} (AWS_ENDPOINT_URL), region \
+             eu-west-1 (region of AWS profile \"reader\"), profile reader (AWS_PROFILE), \
+             virtual-host style; credentials: AWS profile \"reader\")",
+            lift.display()
+        ),
+        format!(
+            "2. s3://other/f.bin  (origin, listed in the manifest {}; S3 endpoint {endpoint} (AWS_ENDPOINT_URL), region \
+             ap-south-1 (s3.buckets.other.region in the ptex config), profile reader \
+             (AWS_PROFILE), virtual-host style; credentials: none, unsigned (anonymous in the \
+             ptex config))",
+            lift.display()
+        ),
+    ];
+    for line in &expected {
+        assert!(out.stderr.contains(line.as_str()), "{line}\n{}", out.stderr);
+    }
+    assert!(!out.stderr.contains("reader-secret"), "{}", out.stderr);
+    assert_eq!(out.stdout.len(), 0);
+    assert_eq!(server.request_count(), 0, "a dry run sends nothing");
+}
