@@ -252,45 +252,10 @@ impl ConfigFile {
                 "blocked_message" => {
                     blocked_message = serde_json::from_value(value).map_err(named)?;
                 }
-                "mirrors" => {
-                    let Value::Array(rules) = value else {
-                        return Err(invalid("mirrors: expected a list of rules".to_string()));
-                    };
-                    for (index, rule) in rules.into_iter().enumerate() {
-                        let rule = serde_json::from_value(rule)
-                            .map_err(|e| invalid(format!("mirrors[{index}]: {e}")))?;
-                        mirrors.push(rule);
-                    }
-                }
-                "caches" => {
-                    let Value::Array(entries) = value else {
-                        return Err(invalid("caches: expected a list of URL templates".into()));
-                    };
-                    for (index, entry) in entries.into_iter().enumerate() {
-                        let at = |e: String| invalid(format!("caches[{index}]: {e}"));
-                        let entry: CacheEntry = serde_json::from_value(entry).map_err(|e| {
-                            at(format!(
-                                "expected a URL template or {{\"url\": …, \"fill\": true}} ({e})"
-                            ))
-                        })?;
-                        config.caches.push(entry.check().map_err(at)?);
-                    }
-                }
+                "mirrors" => mirrors = mirror_rules(value).map_err(invalid)?,
+                "caches" => config.caches = cache_entries(value).map_err(invalid)?,
                 "auth" => {
-                    let Value::Object(hosts) = value else {
-                        return Err(invalid("auth: expected an object of hosts".to_string()));
-                    };
-                    for (host, entry) in hosts {
-                        // serde quotes the values it rejects: they may be secrets.
-                        let spec: AuthSpec = serde_json::from_value(entry).map_err(|e| {
-                            invalid(format!("auth.{host:?}: {}", unquoted(&e.to_string())))
-                        })?;
-                        let warnings = spec.check(&host).map_err(invalid)?;
-                        config.warnings.extend(warnings);
-                        // Keyed in the spelling requests are judged in.
-                        let key = crate::normalize_host(&host).unwrap_or(host);
-                        config.auth.insert(key, spec);
-                    }
+                    config.auth = auth_entries(value, &mut config.warnings).map_err(invalid)?;
                 }
                 other => {
                     return Err(invalid(format!(
@@ -303,24 +268,74 @@ impl ConfigFile {
         }
         config.routing =
             Routing::new(&mirrors, &allow, &block, blocked_message).map_err(invalid)?;
-        let s3_endpoints = std::iter::once(("s3".to_string(), &config.s3.defaults)).chain(
-            config
-                .s3
+        config.check_endpoints().map_err(invalid)?;
+        config.network.check().map_err(invalid)?;
+        Ok(config)
+    }
+
+    /// Every S3 and GCS endpoint must be usable, said with where it is.
+    fn check_endpoints(&self) -> Result<(), String> {
+        let s3 = std::iter::once(("s3".to_string(), &self.s3.defaults)).chain(
+            self.s3
                 .buckets
                 .iter()
                 .map(|(name, b)| (format!("s3.buckets.{name}"), b)),
         );
-        for (place, bucket) in s3_endpoints {
-            if let Some(endpoint) = &bucket.endpoint {
-                check_endpoint(endpoint).map_err(|e| invalid(format!("{place}.endpoint: {e}")))?;
-            }
+        let s3 = s3.filter_map(|(place, b)| Some((place, b.endpoint.as_ref()?)));
+        let gs = self.gs.endpoint.iter().map(|e| ("gs".to_string(), e));
+        for (place, endpoint) in s3.chain(gs) {
+            check_endpoint(endpoint).map_err(|e| format!("{place}.endpoint: {e}"))?;
         }
-        config.network.check().map_err(invalid)?;
-        if let Some(endpoint) = &config.gs.endpoint {
-            check_endpoint(endpoint).map_err(|e| invalid(format!("gs.endpoint: {e}")))?;
-        }
-        Ok(config)
+        Ok(())
     }
+}
+
+/// The `mirrors` list, each rule read on its own so an error names its index.
+fn mirror_rules(value: Value) -> Result<Vec<MirrorSpec>, String> {
+    let Value::Array(rules) = value else {
+        return Err("mirrors: expected a list of rules".to_string());
+    };
+    let rule =
+        |(index, rule)| serde_json::from_value(rule).map_err(|e| format!("mirrors[{index}]: {e}"));
+    rules.into_iter().enumerate().map(rule).collect()
+}
+
+/// The `caches` list, each entry checked.
+fn cache_entries(value: Value) -> Result<Vec<CacheSpec>, String> {
+    let Value::Array(entries) = value else {
+        return Err("caches: expected a list of URL templates".into());
+    };
+    let entry = |(index, entry)| {
+        let at = |e: String| format!("caches[{index}]: {e}");
+        let entry: CacheEntry = serde_json::from_value(entry).map_err(|e| {
+            at(format!(
+                "expected a URL template or {{\"url\": …, \"fill\": true}} ({e})"
+            ))
+        })?;
+        entry.check().map_err(at)
+    };
+    entries.into_iter().enumerate().map(entry).collect()
+}
+
+/// The `auth` table by host, in the spelling requests are judged in; what is allowed but
+/// unwise goes to `warnings`.
+fn auth_entries(
+    value: Value,
+    warnings: &mut Vec<String>,
+) -> Result<BTreeMap<String, AuthSpec>, String> {
+    let Value::Object(hosts) = value else {
+        return Err("auth: expected an object of hosts".to_string());
+    };
+    let mut auth = BTreeMap::new();
+    for (host, entry) in hosts {
+        // serde quotes the values it rejects: they may be secrets.
+        let spec: AuthSpec = serde_json::from_value(entry)
+            .map_err(|e| format!("auth.{host:?}: {}", unquoted(&e.to_string())))?;
+        warnings.extend(spec.check(&host)?);
+        let key = crate::normalize_host(&host).unwrap_or(host);
+        auth.insert(key, spec);
+    }
+    Ok(auth)
 }
 
 /// An endpoint must be an absolute http(s) URL with a host.

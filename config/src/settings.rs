@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::{
-    CacheSpec, Caches, CloudEnv, ConfigError, ConfigFile, Credentials, Env, Netrc,
+    CacheSpec, Caches, CloudEnv, ConfigError, ConfigFile, Credentials, Env, Netrc, Network,
     UV_PYTHON_MIRRORED,
 };
 
@@ -188,11 +188,38 @@ impl Settings {
                     reason,
                 })?;
         }
-        // Each value: its environment variable, else the config's `network`, else the
-        // default.
-        let net = file.network.clone();
-        let from_file = |v: Option<f64>| v.map(Duration::from_secs_f64);
-        let timeouts = Timeouts {
+        let net = &file.network;
+        let timeouts = Timeouts::load(env, net)?;
+        let retry = RetryPolicy::load(env, net)?;
+        let parallel = Parallel::load(env, net)?;
+        let caches = Caches::load(env, net, &file.caches)?;
+        let token_env = file.gs.token_env.as_deref();
+        let cloud = CloudEnv::capture(env, token_env.as_slice());
+        Ok(Settings {
+            caches,
+            cloud,
+            credentials,
+            file,
+            tls: TlsFiles::from_env(env),
+            cache_dir: cache_dir(env)?,
+            timeouts,
+            retry,
+            parallel,
+            warnings,
+        })
+    }
+}
+
+/// Seconds from the config's `network`. In each `load` below a value is its environment
+/// variable, else the config's `network`, else the default.
+fn from_file(v: Option<f64>) -> Option<Duration> {
+    v.map(Duration::from_secs_f64)
+}
+
+impl Timeouts {
+    /// The timeouts, from `PTEX_*` variables, `net`, the defaults.
+    fn load(env: &dyn Env, net: &Network) -> Result<Timeouts, ConfigError> {
+        Ok(Timeouts {
             connect: seconds(env, "PTEX_CONNECT_TIMEOUT")?
                 .or(from_file(net.connect_timeout))
                 .unwrap_or(Timeouts::default().connect),
@@ -212,8 +239,14 @@ impl Settings {
             credential_helper: seconds(env, "PTEX_CREDENTIAL_HELPER_TIMEOUT")?
                 .or(from_file(net.credential_helper_timeout))
                 .unwrap_or(Timeouts::default().credential_helper),
-        };
-        let retry = RetryPolicy {
+        })
+    }
+}
+
+impl RetryPolicy {
+    /// The retry policy, from `PTEX_*` variables, `net`, the defaults.
+    fn load(env: &dyn Env, net: &Network) -> Result<RetryPolicy, ConfigError> {
+        Ok(RetryPolicy {
             retries: whole(env, "PTEX_RETRIES", 0..=10)?
                 .map(|n| n as u32)
                 .or(net.retries)
@@ -225,8 +258,14 @@ impl Settings {
             max_backoff: seconds(env, "PTEX_RETRY_MAX_WAIT")?
                 .or(from_file(net.retry_max_wait))
                 .unwrap_or(RetryPolicy::default().max_backoff),
-        };
-        let parallel = Parallel {
+        })
+    }
+}
+
+impl Parallel {
+    /// The parts policy, from `PTEX_*` variables, `net`, the defaults.
+    fn load(env: &dyn Env, net: &Network) -> Result<Parallel, ConfigError> {
+        Ok(Parallel {
             connections: whole(env, "PTEX_CONNECTIONS", 1..=32)?
                 .or(net.connections)
                 .map_or(Parallel::default().connections, |n| n as usize),
@@ -236,8 +275,14 @@ impl Settings {
             probe: seconds_or_zero(env, "PTEX_SPLIT_AFTER")?
                 .or(from_file(net.split_after))
                 .unwrap_or(Parallel::default().probe),
-        };
-        let caches = Caches {
+        })
+    }
+}
+
+impl Caches {
+    /// `PTEX_CACHES` (read only) if set, else the config's `caches`; with the bounds.
+    fn load(env: &dyn Env, net: &Network, listed: &[CacheSpec]) -> Result<Caches, ConfigError> {
+        Ok(Caches {
             list: match env.non_empty("PTEX_CACHES") {
                 Some(list) => {
                     CacheSpec::from_env_list(&list).map_err(|reason| ConfigError::InvalidEnv {
@@ -246,7 +291,7 @@ impl Settings {
                         reason,
                     })?
                 }
-                None => file.caches.clone(),
+                None => listed.to_vec(),
             },
             fill_timeout: seconds(env, "PTEX_FILL_TIMEOUT")?
                 .or(from_file(net.fill_timeout))
@@ -257,20 +302,6 @@ impl Settings {
                     .or(from_file(net.cache_wait))
                     .unwrap_or(Caches::default().wait),
             },
-        };
-        let token_env = file.gs.token_env.as_deref();
-        let cloud = CloudEnv::capture(env, token_env.as_slice());
-        Ok(Settings {
-            caches,
-            cloud,
-            credentials,
-            file,
-            tls: TlsFiles::from_env(env),
-            cache_dir: cache_dir(env)?,
-            timeouts,
-            retry,
-            parallel,
-            warnings,
         })
     }
 }
