@@ -136,6 +136,14 @@ fn check_expiry(step: &str, credential: &Credential) -> Result<(), Failed> {
     }
 }
 
+/// What a `role_arn` profile asks STS for.
+struct RoleRequest {
+    session_name: String,
+    /// The region STS is called in; none means the global endpoint.
+    region: Option<String>,
+    duration: Option<u32>,
+}
+
 struct Chain<'a> {
     env: &'a dyn Env,
     files: &'a AwsFiles,
@@ -246,6 +254,43 @@ impl Chain<'_> {
         role_arn: &str,
         depth: usize,
     ) -> Result<(Credential, String), String> {
+        let role = self.role_request(profile)?;
+        if let Some(token_file) = profile.get("web_identity_token_file") {
+            return self.web_identity_role(role_arn, token_file, role).await;
+        }
+        let (source, via) = self.role_source(profile, depth).await?;
+        let mut loader =
+            StaticCredentialProvider::new(&source.access_key_id, &source.secret_access_key);
+        if let Some(token) = &source.session_token {
+            loader = loader.with_session_token(token);
+        }
+        let signer = Signer::new(
+            self.ctx.clone(),
+            loader,
+            RequestSigner::new("sts", role.region.as_deref().unwrap_or("us-east-1")),
+        );
+        let mut provider = AssumeRoleCredentialProvider::new(role_arn.to_string(), signer)
+            .with_role_session_name(role.session_name);
+        if let Some(id) = profile.get("external_id") {
+            provider = provider.with_external_id(id.to_string());
+        }
+        if let Some(seconds) = role.duration {
+            provider = provider.with_duration_seconds(seconds);
+        }
+        if let Some(region) = role.region {
+            provider = provider.with_region(region).with_regional_sts_endpoint();
+        }
+        let credential = self
+            .provide(provider, &self.ctx, self.limit)
+            .await
+            .map_err(|e| format!("STS AssumeRole of {role_arn} with {via}: {e}"))?
+            .ok_or_else(|| format!("STS AssumeRole of {role_arn} returned nothing"))?;
+        Ok((credential, format!("role_arn with {via}")))
+    }
+
+    /// What a `role_arn` profile asks STS for: session name, region, duration. A profile
+    /// that needs an MFA code is refused, since ptex cannot prompt.
+    fn role_request(&self, profile: AwsProfile<'_>) -> Result<RoleRequest, String> {
         if profile.get("mfa_serial").is_some() {
             return Err(
                 "role_arn needs an MFA code (mfa_serial), which ptex cannot prompt for; \
@@ -254,11 +299,6 @@ impl Chain<'_> {
                     .to_string(),
             );
         }
-        let session_name = profile.get("role_session_name").map_or_else(
-            || format!("ptex-{}", Timestamp::now().as_second()),
-            str::to_string,
-        );
-        let region = self.sts_region(profile);
         let duration = match profile.get("duration_seconds") {
             None => None,
             Some(text) => Some(
@@ -266,27 +306,51 @@ impl Chain<'_> {
                     .map_err(|_| format!("duration_seconds {text:?} is not a whole number"))?,
             ),
         };
-        if let Some(token_file) = profile.get("web_identity_token_file") {
-            let mut provider = AssumeRoleWithWebIdentityCredentialProvider::with_config(
-                role_arn.to_string(),
-                PathBuf::from(token_file),
-            )
-            .with_role_session_name(session_name);
-            if let Some(seconds) = duration {
-                provider = provider.with_duration_seconds(seconds);
-            }
-            if let Some(region) = region {
-                provider = provider.with_region(region).with_regional_sts_endpoint();
-            }
-            let credential = self.provide(provider, &self.ctx, self.limit).await?;
-            let credential = credential
-                .ok_or_else(|| format!("web_identity_token_file {token_file:?} is empty"))?;
-            return Ok((
-                credential,
-                "role_arn with web_identity_token_file".to_string(),
-            ));
+        Ok(RoleRequest {
+            session_name: profile.get("role_session_name").map_or_else(
+                || format!("ptex-{}", Timestamp::now().as_second()),
+                str::to_string,
+            ),
+            region: self.sts_region(profile),
+            duration,
+        })
+    }
+
+    /// A `role_arn` profile with `web_identity_token_file`: AssumeRoleWithWebIdentity.
+    async fn web_identity_role(
+        &self,
+        role_arn: &str,
+        token_file: &str,
+        role: RoleRequest,
+    ) -> Result<(Credential, String), String> {
+        let mut provider = AssumeRoleWithWebIdentityCredentialProvider::with_config(
+            role_arn.to_string(),
+            PathBuf::from(token_file),
+        )
+        .with_role_session_name(role.session_name);
+        if let Some(seconds) = role.duration {
+            provider = provider.with_duration_seconds(seconds);
         }
-        let (source, via) = if let Some(source_name) = profile.get("source_profile") {
+        if let Some(region) = role.region {
+            provider = provider.with_region(region).with_regional_sts_endpoint();
+        }
+        let credential = self.provide(provider, &self.ctx, self.limit).await?;
+        let credential =
+            credential.ok_or_else(|| format!("web_identity_token_file {token_file:?} is empty"))?;
+        Ok((
+            credential,
+            "role_arn with web_identity_token_file".to_string(),
+        ))
+    }
+
+    /// The credentials a `role_arn` profile assumes its role with (`source_profile` or
+    /// `credential_source`), and which it was.
+    async fn role_source(
+        &self,
+        profile: AwsProfile<'_>,
+        depth: usize,
+    ) -> Result<(Credential, String), String> {
+        if let Some(source_name) = profile.get("source_profile") {
             let source = self.files.profile(source_name).ok_or_else(|| {
                 format!(
                     "its source_profile {source_name:?} is in neither {} nor {}",
@@ -313,55 +377,28 @@ impl Chain<'_> {
             };
             let credential = credential
                 .ok_or_else(|| format!("its source_profile {source_name:?} has no credentials"))?;
-            (credential, format!("source_profile {source_name:?}"))
-        } else if let Some(source) = profile.get("credential_source") {
-            let credential = match source {
-                "Environment" => self.env_keys().await?,
-                "EcsContainer" => self.container().await?,
-                "Ec2InstanceMetadata" => self.imds().await?,
-                other => {
-                    return Err(format!(
-                        "credential_source {other:?} is not one of Environment, EcsContainer, \
-                         Ec2InstanceMetadata"
-                    ));
-                }
-            };
-            let credential = credential
-                .ok_or_else(|| format!("its credential_source {source} has no credentials"))?;
-            (credential, format!("credential_source {source}"))
-        } else {
+            return Ok((credential, format!("source_profile {source_name:?}")));
+        }
+        let Some(source) = profile.get("credential_source") else {
             return Err(
                 "role_arn needs source_profile, credential_source or web_identity_token_file"
                     .to_string(),
             );
         };
-        let mut loader =
-            StaticCredentialProvider::new(&source.access_key_id, &source.secret_access_key);
-        if let Some(token) = &source.session_token {
-            loader = loader.with_session_token(token);
-        }
-        let signer = Signer::new(
-            self.ctx.clone(),
-            loader,
-            RequestSigner::new("sts", region.as_deref().unwrap_or("us-east-1")),
-        );
-        let mut provider = AssumeRoleCredentialProvider::new(role_arn.to_string(), signer)
-            .with_role_session_name(session_name);
-        if let Some(id) = profile.get("external_id") {
-            provider = provider.with_external_id(id.to_string());
-        }
-        if let Some(seconds) = duration {
-            provider = provider.with_duration_seconds(seconds);
-        }
-        if let Some(region) = region {
-            provider = provider.with_region(region).with_regional_sts_endpoint();
-        }
-        let credential = self
-            .provide(provider, &self.ctx, self.limit)
-            .await
-            .map_err(|e| format!("STS AssumeRole of {role_arn} with {via}: {e}"))?
-            .ok_or_else(|| format!("STS AssumeRole of {role_arn} returned nothing"))?;
-        Ok((credential, format!("role_arn with {via}")))
+        let credential = match source {
+            "Environment" => self.env_keys().await?,
+            "EcsContainer" => self.container().await?,
+            "Ec2InstanceMetadata" => self.imds().await?,
+            other => {
+                return Err(format!(
+                    "credential_source {other:?} is not one of Environment, EcsContainer, \
+                     Ec2InstanceMetadata"
+                ));
+            }
+        };
+        let credential = credential
+            .ok_or_else(|| format!("its credential_source {source} has no credentials"))?;
+        Ok((credential, format!("credential_source {source}")))
     }
 
     /// The region STS is called in: the profile's, else the environment's; none means the

@@ -2,7 +2,7 @@
 //! credentials it prints (the AWS CLI's format, `Version: 1`). Its output is never shown.
 
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use reqsign_aws_v4::Credential;
@@ -27,6 +27,30 @@ pub(crate) async fn run(command_line: &str, limit: Duration) -> Result<Credentia
     let (program, args) = words
         .split_first()
         .ok_or_else(|| "credential_process is empty".to_string())?;
+    let (status, stdout, stderr) = run_bounded(program, args, limit).await?;
+    if !status.success() {
+        // The first line of stderr is the process's own reason; stdout may hold secrets.
+        let said = String::from_utf8_lossy(&stderr);
+        let said = said.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        let said: String = said.chars().take(200).collect();
+        return Err(format!("{program:?} failed ({status}){}", {
+            if said.is_empty() {
+                String::new()
+            } else {
+                format!(": {said}")
+            }
+        }));
+    }
+    credential(program, &stdout)
+}
+
+/// Runs `program` with `args` for at most `limit`, and what it printed on stdout and stderr
+/// (1 MiB of each at most).
+async fn run_bounded(
+    program: &str,
+    args: &[String],
+    limit: Duration,
+) -> Result<(ExitStatus, Vec<u8>, Vec<u8>), String> {
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())
@@ -74,20 +98,12 @@ pub(crate) async fn run(command_line: &str, limit: Duration) -> Result<Credentia
     };
     let stdout = stdout.join().unwrap_or_default();
     let stderr = stderr.join().unwrap_or_default();
-    if !status.success() {
-        // The first line of stderr is the process's own reason; stdout may hold secrets.
-        let said = String::from_utf8_lossy(&stderr);
-        let said = said.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-        let said: String = said.chars().take(200).collect();
-        return Err(format!("{program:?} failed ({status}){}", {
-            if said.is_empty() {
-                String::new()
-            } else {
-                format!(": {said}")
-            }
-        }));
-    }
-    let output: Output = serde_json::from_slice(&stdout).map_err(|e| {
+    Ok((status, stdout, stderr))
+}
+
+/// The credentials in a process's output, in the AWS CLI's JSON form.
+fn credential(program: &str, stdout: &[u8]) -> Result<Credential, String> {
+    let output: Output = serde_json::from_slice(stdout).map_err(|e| {
         format!(
             "{program:?} printed no credentials in the expected JSON form \
              (Version, AccessKeyId, SecretAccessKey): {}",
