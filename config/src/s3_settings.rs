@@ -378,7 +378,7 @@ aws_secret_access_key = s
     fn endpoint_bucket_entry_then_environment_then_profile_then_config_default() {
         let endpoint = |pairs: &[(&str, &str)], json: &str| {
             let s = resolve(pairs, json, "b").expect("valid settings");
-            s.endpoint.map(|(e, from)| (e, from))
+            s.endpoint
         };
         let all = r#"{"endpoint": "http://default:1", "profile": "corp",
                       "buckets": {"b": {"endpoint": "http://own:1/"}}}"#;

@@ -287,8 +287,22 @@ impl HttpBackend {
                 )
                 .header(reqwest::header::IF_RANGE, part.validator.as_str());
         }
-        // Precedence: -H, then URL userinfo, then a credential helper, then PTEX_AUTH_*,
-        // SCIENCE_AUTH_*, the config's auth, netrc.
+        let (request, sent) = self.authorize(request, url, first, options).await?;
+        let response = request.send().await.map_err(|e| classify(&e))?;
+        Ok((response, sent))
+    }
+
+    /// Adds the credentials `url` gets to `request`, and says which (by name, for
+    /// messages). Precedence: -H, then URL userinfo, then a credential helper, then
+    /// PTEX_AUTH_*, SCIENCE_AUTH_*, the config's auth, netrc.
+    async fn authorize(
+        &self,
+        mut request: reqwest::RequestBuilder,
+        url: &Url,
+        first: &Url,
+        options: &RequestOptions,
+    ) -> Result<(reqwest::RequestBuilder, String), FetchError> {
+        let host = url.host_str().unwrap_or_default();
         let mut authorized = false;
         let mut sent = "no credentials".to_string();
         let mut given = Vec::new();
@@ -315,7 +329,7 @@ impl HttpBackend {
         {
             let headers = self
                 .helper_runs
-                .headers(helper, &bare, self.helper_timeout)
+                .headers(helper, &bare_url(url), self.helper_timeout)
                 .await?;
             // A header the user gave with -H (or an Authorization already decided) wins.
             let (mut taken, was_authorized) = (given.clone(), authorized);
@@ -349,8 +363,7 @@ impl HttpBackend {
                 request = request.header(name, value);
             }
         }
-        let response = request.send().await.map_err(|e| classify(&e))?;
-        Ok((response, sent))
+        Ok((request, sent))
     }
 }
 
