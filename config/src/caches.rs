@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Deserialize;
 
 /// One entry of `caches`: a plain template string (read only) or `{"url": …, "fill": true}`.
@@ -116,18 +117,17 @@ impl CacheSpec {
     }
 }
 
+/// What stays unescaped in a name: RFC 3986's unreserved characters, and `+`.
+const NAME_KEEPS: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'+');
+
 /// `name` as one URL path segment: everything but unreserved characters escaped.
 fn percent_encode_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for byte in name.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'+' => {
-                out.push(byte as char);
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
+    utf8_percent_encode(name, NAME_KEEPS).to_string()
 }
 
 #[cfg(test)]
