@@ -338,17 +338,22 @@ fn auth_entries(
     Ok(auth)
 }
 
-/// An endpoint must be an absolute http(s) URL with a host.
+/// An endpoint must be an absolute http(s) URL with a host (and a valid port, if any).
 pub fn check_endpoint(endpoint: &str) -> Result<(), String> {
     let rest = endpoint
         .strip_prefix("https://")
         .or_else(|| endpoint.strip_prefix("http://"))
         .ok_or_else(|| format!("{endpoint:?} must start with https:// or http://"))?;
-    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
-    if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err(format!("{endpoint:?} has no valid host"));
+    let no_host = || format!("{endpoint:?} has no valid host");
+    // The url crate reads `http:///h` as host `h`: an endpoint names its host at once.
+    if rest.starts_with(['/', '\\']) {
+        return Err(no_host());
     }
-    Ok(())
+    match url::Url::parse(endpoint) {
+        Ok(url) if url.host_str().is_some_and(|h| !h.is_empty()) => Ok(()),
+        Ok(_) => Err(no_host()),
+        Err(e) => Err(format!("{endpoint:?} is not a valid URL: {e}")),
+    }
 }
 
 /// `message` with every double-quoted value in it masked: serde quotes the values it
@@ -432,6 +437,29 @@ mod tests {
             for word in words {
                 assert!(err.contains(word), "{text}: {word:?} missing from {err}");
             }
+        }
+    }
+
+    #[test]
+    fn endpoints_are_absolute_http_urls_with_a_host_and_a_valid_port() {
+        for good in [
+            "http://127.0.0.1:9000",
+            "https://s3.corp.example/base/",
+            "http://[::1]:1",
+        ] {
+            assert_eq!(check_endpoint(good), Ok(()), "{good}");
+        }
+        for (bad, word) in [
+            ("minio:9000", "must start with"),
+            ("HTTP://h", "must start with"),
+            ("http://", "empty host"),
+            ("http:///x", "no valid host"),
+            ("http://a b", "not a valid URL"),
+            ("http://h:99999", "invalid port number"),
+            ("https://?x", "empty host"),
+        ] {
+            let err = check_endpoint(bad).unwrap_err();
+            assert!(err.contains(word), "{bad}: {err}");
         }
     }
 
