@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::settings::{MAX_SECONDS, MIN_TIMEOUT};
 use crate::{
     AuthSpec, CacheEntry, CacheSpec, ConfigError, CredentialHelpers, Env, MirrorSpec, Routing,
 };
@@ -101,6 +100,11 @@ pub struct GcsConfig {
     /// Never sign requests (public objects only).
     pub anonymous: Option<bool>,
 }
+
+/// The shortest timeout: below it, every read or connection would time out.
+pub const MIN_TIMEOUT: f64 = 0.1;
+/// The longest timeout or wait, a day.
+pub const MAX_SECONDS: f64 = 86_400.0;
 
 /// The `network` section: each field as its `PTEX_*` environment variable takes it.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]

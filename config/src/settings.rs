@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::file::{MAX_SECONDS, MIN_TIMEOUT};
 use crate::{
     CacheSpec, Caches, CloudEnv, ConfigError, ConfigFile, Credentials, Env, Netrc, Network,
     UV_PYTHON_MIRRORED,
@@ -353,11 +354,6 @@ fn whole(
         }),
     }
 }
-
-/// The shortest timeout: below it, every read or connection would time out.
-pub const MIN_TIMEOUT: f64 = 0.1;
-/// The longest timeout or wait, a day.
-pub const MAX_SECONDS: f64 = 86_400.0;
 
 /// A number of seconds from [`MIN_TIMEOUT`] to [`MAX_SECONDS`], fractions allowed (`0.5`),
 /// from `name`.
