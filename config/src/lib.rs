@@ -37,6 +37,5 @@ pub use normalize::{normalize_host, normalize_url};
 pub use routing::{Candidate, MirrorSpec, OriginPlacement, Routing, UV_PYTHON_MIRRORED};
 pub use s3_settings::{
     AwsStep, FromWhere, ProfileChoice, S3Settings, aws_configured_endpoint, aws_credential_steps,
-    profile_choice,
 };
 pub use settings::{Parallel, RetryPolicy, Settings, Timeouts, TlsFiles};

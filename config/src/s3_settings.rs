@@ -273,7 +273,7 @@ impl S3Settings {
 
 /// The profile to read: the bucket's own `profile`, `AWS_PROFILE`, `AWS_DEFAULT_PROFILE`,
 /// the config's default `profile`, else `default` (which need not exist).
-pub fn profile_choice(env: &dyn Env, own: Option<&str>, default: Option<&str>) -> ProfileChoice {
+fn profile_choice(env: &dyn Env, own: Option<&str>, default: Option<&str>) -> ProfileChoice {
     let named = [
         (
             own.map(str::to_string),

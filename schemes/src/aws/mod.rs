@@ -1,6 +1,7 @@
-//! The AWS credential chain in the AWS CLI's order, resolved once per run and per profile:
-//! the environment, the profile (assume-role, web identity, SSO, keys, `credential_process`),
-//! web identity from the environment, container credentials, instance metadata. A step that
+//! The AWS credential chain in the AWS CLI's order (as [`ptex_config::aws_credential_steps`]
+//! lists it), resolved once per run and per profile: the environment, the profile
+//! (assume-role, web identity, SSO, keys, `credential_process`), web identity from the
+//! environment, container credentials, instance metadata. A step that
 //! finds nothing passes to the next; a step that *fails* stops the chain with its own name
 //! and reason, so the user fixes the source they meant to use instead of reading "no
 //! credentials found". Every step is bounded in time; no message carries a secret.
