@@ -17,6 +17,9 @@ Environment:
                  builds)
   BENCH_ALSO     comma list of other ptex binaries to run beside it in the `verified` case,
                  e.g. dist/ptex-linux-x86_64 (the static build: its allocator against glibc's)
+  BENCH_ORIGINAL_PTEX  the original ptex (a-scie/ptex 1.7.0) to compare with in the `startup`
+                 case, over http and https (left out when unset)
+  BENCH_STARTUP_RUNS   runs per command in the `startup` case (default 20: each takes a few ms)
 ptex runs with its defaults: PTEX_*, AWS_*, proxy and config-location variables of the
 caller are not passed on, and HOME is a fresh temp dir.
 """
@@ -44,6 +47,11 @@ RUNS = int(os.environ.get("BENCH_RUNS", "5"))
 SCIE_MB = int(os.environ.get("BENCH_SCIE_MB", "300"))
 FLEET = int(os.environ.get("BENCH_FLEET", "32"))
 ORIGINAL_PTEX_BYTES = 6_377_624
+ORIGINAL_PTEX = os.environ.get("BENCH_ORIGINAL_PTEX", "")
+STARTUP_RUNS = int(os.environ.get("BENCH_STARTUP_RUNS", "20"))
+# Where a system keeps its CA bundle (the paths the original's OpenSSL probes, in order).
+SYSTEM_BUNDLES = ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
+                  "/etc/ssl/ca-bundle.pem", "/etc/ssl/cert.pem"]
 # The memory target of issue 6: a 1 GiB file, any scheme, in at most this much peak RSS.
 RSS_TARGET_KIB = 16 * 1024
 READY_TIMEOUT = 20  # seconds for a server to accept connections
@@ -173,7 +181,8 @@ class Bench:
             return self.ports["nginx"]
         if not shutil.which("nginx"):
             raise BenchError("nginx is missing (benches/run installs it)")
-        port, root = free_port(), self.work
+        port, tls_port, root = free_port(), free_port(), self.work
+        cert, key = self.certificate()
         conf = os.path.join(root, "nginx.conf")
         with open(conf, "w") as f:
             f.write(f"""
@@ -194,6 +203,9 @@ http {{
     scgi_temp_path {root}/tmp;
     server {{
         listen 127.0.0.1:{port};
+        listen 127.0.0.1:{tls_port} ssl;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
         root {self.www};
         location /limited/ {{ alias {self.www}/; limit_rate 20m; }}
         location /origin/ {{ alias {self.www}/; access_log {root}/origin.log sent; }}
@@ -202,7 +214,34 @@ http {{
 """)
         os.makedirs(os.path.join(root, "tmp"), exist_ok=True)
         self.start("nginx", ["nginx", "-c", conf, "-p", root], port)
+        self.ports["nginx-tls"] = tls_port
         return port
+
+    def nginx_tls(self):
+        """The port of nginx's https listener (the same files, a self-signed certificate
+        for 127.0.0.1 from certificate())."""
+        self.nginx()
+        return self.ports["nginx-tls"]
+
+    def certificate(self):
+        """A self-signed P-256 certificate for 127.0.0.1 and its key, made once: cert.pem,
+        key.pem, and bundle.pem (the system's CA bundle followed by cert.pem)."""
+        cert, key = os.path.join(self.work, "cert.pem"), os.path.join(self.work, "key.pem")
+        if not os.path.exists(cert):
+            made = subprocess.run(
+                ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                 "-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=127.0.0.1",
+                 "-addext", "subjectAltName=IP:127.0.0.1"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            )
+            if made.returncode != 0:
+                raise BenchError(f"openssl req: {made.stderr.strip()}")
+            system = next((b for b in SYSTEM_BUNDLES if os.path.exists(b)), None)
+            with open(os.path.join(self.work, "bundle.pem"), "w") as out:
+                for path in filter(None, [system, cert]):
+                    with open(path) as f:
+                        out.write(f.read())
+        return cert, key
 
     def s3(self):
         """s3s-fs serving work/s3 (a directory per bucket)."""
@@ -333,35 +372,41 @@ def timed(command, env):
     return wall, int(lines[-1])
 
 
-def case(title, commands, env, baseline):
-    """commands: (name, shell command[, extra env]); runs them alternately RUNS times."""
+def seconds(wall):
+    return f"{wall * 1000:.1f} ms" if wall < 0.1 else f"{wall:.3f} s"
+
+
+def case(title, commands, env, baseline, runs=RUNS):
+    """commands: (name, shell command[, extra env]); runs them alternately `runs` times.
+    The peak RSS column is the largest of the runs, with the smallest beside it when they
+    differ by more than 1 MiB (a run that split into parts holds more buffers)."""
     results = {c[0]: [] for c in commands}
-    rss = {c[0]: 0 for c in commands}
-    for _ in range(RUNS):
+    rss = {c[0]: [] for c in commands}
+    for _ in range(runs):
         for name, command, *extra in commands:
             wall, peak = timed(command, dict(env, **(extra[0] if extra else {})))
             results[name].append(wall)
-            rss[name] = max(rss[name], peak)
+            rss[name].append(peak)
     medians = {name: statistics.median(walls) for name, walls in results.items()}
     base = medians[baseline]
-    print(f"\n### {title} ({RUNS} runs each, alternating)\n")
+    print(f"\n### {title} ({runs} runs each, alternating)\n")
     print("| command | median wall time | ratio to baseline | peak RSS |")
     print("|---|---|---|---|")
     for name, *_ in commands:
         median = medians[name]
         cell = name.replace("|", "\\|")
-        print(f"| {cell} | {median:.3f} s | {median / base:.2f} x | {rss[name] / 1024:.1f} MiB |", flush=True)
+        low, high = min(rss[name]) / 1024, max(rss[name]) / 1024
+        peak = f"{high:.1f} MiB" if high - low <= 1 else f"{low:.1f}–{high:.1f} MiB"
+        print(f"| {cell} | {seconds(median)} | {median / base:.2f} x | {peak} |", flush=True)
     return medians
 
 
-def lift(bench, port, name, sha, nbytes):
-    """A lift manifest with one file served by nginx."""
-    path = os.path.join(bench.work, f"{name}.json")
+def lift(bench, url, name, sha, nbytes):
+    """A lift manifest with one file, fetched from `url`."""
+    path = os.path.join(bench.work, f"{name}.{url.split(':')[0]}.json")
     with open(path, "w") as f:
-        f.write(
-            '{"scie": {"lift": {"files": [{"name": "%s", "size": %d, "hash": "%s"}]}},'
-            ' "ptex": {"%s": "http://127.0.0.1:%d/%s"}}' % (name, nbytes, sha, name, port, name)
-        )
+        json.dump({"scie": {"lift": {"files": [{"name": name, "size": nbytes, "hash": sha}]}},
+                   "ptex": {name: url}}, f)
     return path
 
 
@@ -374,18 +419,20 @@ def run_verified(bench):
     size = MB << 20
     name, sha = bench.file(size)
     url = f"http://127.0.0.1:{port}/{name}"
-    manifest = lift(bench, port, name, sha, size)
-    # Warm the page cache, so the hash-only line measures the hash, not the disk.
-    subprocess.run(["cat", os.path.join(bench.www, name)], stdout=subprocess.DEVNULL, check=True)
+    manifest = lift(bench, url, name, sha, size)
     ptex = "ptex lift.json big.bin > /dev/null (verified)"
     receive = "curl -s -o /dev/null (no verification)"
     digest = "openssl dgst -sha256 FILE (page cache, no network)"
+    also = {
+        f"{other} lift.json big.bin > /dev/null (verified)": os.path.join(ROOT, other)
+        for other in filter(None, os.environ.get("BENCH_ALSO", "").split(","))
+    }
     medians = case(
         f"{MB} MiB, verified, to /dev/null",
         [
             (receive, f"curl -s -o /dev/null {url}"),
             # The hash alone: no verifier here can be faster than this.
-            (digest, f"openssl dgst -sha256 {bench.www}/{name}"),
+            (digest, hash_only(bench, name)),
             (
                 # ptex must keep the bytes somewhere until they verify: this is what writing
                 # them to a file (and removing it) costs on this machine.
@@ -393,35 +440,72 @@ def run_verified(bench):
                 f"curl -s -o {bench.work}/curl.out {url} && rm -f {bench.work}/curl.out",
             ),
             (ptex, f"{PTEX} -s {manifest} {name} > /dev/null"),
-            *[
-                (f"{other} lift.json big.bin > /dev/null (verified)", f"{os.path.join(ROOT, other)} -s {manifest} {name} > /dev/null")
-                for other in filter(None, os.environ.get("BENCH_ALSO", "").split(","))
-            ],
+            *[(row, f"{other} -s {manifest} {name} > /dev/null") for row, other in also.items()],
             ("curl -s URL | openssl dgst -sha256", f"curl -s {url} | openssl dgst -sha256"),
             ("curl -s URL | sha256sum", f"curl -s {url} | sha256sum"),
         ],
         bench.env,
         receive,
     )
-    # A verifying fetch can go no faster than the slower of receiving and hashing.
+    against_limit(medians, [ptex, *also], receive, digest)
+
+
+def hash_only(bench, name):
+    """The command that hashes file `name` of www/ from the page cache (warmed here): no
+    verifier on this machine can be faster than it."""
+    path = os.path.join(bench.www, name)
+    subprocess.run(["cat", path], stdout=subprocess.DEVNULL, check=True)
+    return f"openssl dgst -sha256 {path}"
+
+
+def against_limit(medians, rows, receive, digest):
+    """Prints each of `rows` against the limit of a verifying fetch: the slower of receiving
+    the bytes (`receive`) and hashing them (`digest`)."""
     limit = max(medians[receive], medians[digest])
-    print(f"\nptex against the limit max(curl -o /dev/null, openssl dgst -sha256): "
-          f"{medians[ptex] / limit:.2f} x ({medians[ptex]:.3f} s against {limit:.3f} s)", flush=True)
+    print(f"\nagainst the limit max(receiving, openssl dgst -sha256) = {seconds(limit)}:")
+    for row in rows:
+        print(f"- {row}: {medians[row] / limit:.2f} x ({seconds(medians[row])})", flush=True)
 
 
 def run_startup(bench):
-    port = bench.nginx()
+    """200 bytes over http and https: curl, ptex, and the original ptex when
+    BENCH_ORIGINAL_PTEX names it. Each trusts the system's roots and the test certificate:
+    ptex adds SSL_CERT_FILE to the system's roots; curl (--cacert) and the original (its
+    OpenSSL reads SSL_CERT_FILE instead of the system bundle) get the system bundle with the
+    certificate appended."""
     name, sha = bench.file(200)
-    manifest = lift(bench, port, name, sha, 200)
-    case(
-        "200 bytes, verified (startup cost)",
-        [
-            ("curl -s -o /dev/null", f"curl -s -o /dev/null http://127.0.0.1:{port}/{name}"),
-            ("ptex lift.json small.bin", f"{PTEX} -s {manifest} {name} > /dev/null"),
-        ],
-        bench.env,
-        "curl -s -o /dev/null",
-    )
+    http = f"http://127.0.0.1:{bench.nginx()}/{name}"
+    https = f"https://127.0.0.1:{bench.nginx_tls()}/{name}"
+    cert, _ = bench.certificate()
+    bundle = os.path.join(bench.work, "bundle.pem")
+    original = ORIGINAL_PTEX and os.path.abspath(ORIGINAL_PTEX)
+    if original and not os.access(original, os.X_OK):
+        raise BenchError(f"BENCH_ORIGINAL_PTEX={ORIGINAL_PTEX}: not an executable file")
+    commands = []
+    for scheme, url in (("http", http), ("https", https)):
+        manifest = lift(bench, url, name, sha, 200)
+        commands += [
+            (f"curl -s -o /dev/null {scheme}://", f"curl -s --cacert {bundle} -o /dev/null {url}"),
+            (f"ptex lift.json small.bin, {scheme}://",
+             f"{PTEX} -s {manifest} {name} > /dev/null", {"SSL_CERT_FILE": cert}),
+        ]
+        if original:
+            commands.append((f"original ptex lift.json small.bin, {scheme}://",
+                             f"{original} -s {manifest} {name} > /dev/null",
+                             {"SSL_CERT_FILE": bundle}))
+    baseline = "curl -s -o /dev/null http://"
+    medians = case("200 bytes, verified (startup cost)", commands, bench.env, baseline,
+                   runs=STARTUP_RUNS)
+    ours = {s: medians[f"ptex lift.json small.bin, {s}://"] for s in ("http", "https")}
+    print(f"\nptex https against http: {ours['https'] / ours['http']:.2f} x "
+          f"({seconds(ours['https'])} against {seconds(ours['http'])})", flush=True)
+    if not original:
+        print("\n(set BENCH_ORIGINAL_PTEX=/path/to/ptex to compare with the original ptex)")
+        return
+    for scheme in ("http", "https"):
+        theirs = medians[f"original ptex lift.json small.bin, {scheme}://"]
+        print(f"ptex against the original ptex, {scheme}://: {ours[scheme] / theirs:.2f} x "
+              f"({seconds(ours[scheme])} against {seconds(theirs)})", flush=True)
 
 
 def run_rate_limited(bench):
@@ -448,24 +532,29 @@ def run_ranged_s3(bench):
     part = min(MB, 256)
     size = part << 20
     url, sha, s3_env = bench.s3_object(size)
+    name = url.rsplit("/", 1)[1]
     one = "ptex, one connection (PTEX_CONNECTIONS=1)"
-    case(
+    default = "ptex, default (parts if one connection is slower than 256 MiB/s)"
+    at_once = "ptex, parts at once (PTEX_SPLIT_AFTER=0, up to 8 connections)"
+    receive = "curl --aws-sigv4 -o /dev/null (one connection, no verification)"
+    digest = "openssl dgst -sha256 FILE (page cache, no network)"
+    # curl signs the request as ptex does; s3s-fs wants the payload hash header on a GET too.
+    signed = (f"curl -s -o /dev/null --aws-sigv4 aws:amz:us-east-1:s3 "
+              f"--user {S3_ACCESS_KEY}:{S3_SECRET_KEY} -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' "
+              f"{s3_env['AWS_ENDPOINT_URL']}/{BUCKET}/{name}")
+    medians = case(
         f"{part} MiB from s3s-fs (SigV4, no rate limit), verified",
         [
+            (receive, signed),
+            (digest, hash_only(bench, name)),
             (one, fetch(url, sha, size), {"PTEX_CONNECTIONS": "1"}),
-            (
-                "ptex, default (parts if one connection is slower than 256 MiB/s)",
-                fetch(url, sha, size),
-            ),
-            (
-                "ptex, parts at once (PTEX_SPLIT_AFTER=0, up to 8 connections)",
-                fetch(url, sha, size),
-                {"PTEX_SPLIT_AFTER": "0"},
-            ),
+            (default, fetch(url, sha, size)),
+            (at_once, fetch(url, sha, size), {"PTEX_SPLIT_AFTER": "0"}),
         ],
         dict(bench.env, **s3_env),
         one,
     )
+    against_limit(medians, [one, default, at_once], receive, digest)
 
 
 def run_rss(bench):
@@ -605,9 +694,9 @@ def run_fleet(bench):
 # BENCH_CASES names: what each measures, and its runner (which starts the servers it needs).
 CASES = {
     "verified": ("BENCH_MB from nginx, verified, to /dev/null; vs curl (| openssl, | sha256sum)", run_verified),
-    "startup": ("200 bytes from nginx (startup cost); vs curl", run_startup),
+    "startup": ("200 bytes from nginx over http and https (startup cost); vs curl and BENCH_ORIGINAL_PTEX", run_startup),
     "rate-limited": ("256 MiB (at most BENCH_MB) from nginx at 20 MB/s per connection; vs curl, aria2c", run_rate_limited),
-    "ranged-s3": ("256 MiB (at most BENCH_MB) from s3s-fs; ptex on one connection vs in parts", run_ranged_s3),
+    "ranged-s3": ("256 MiB (at most BENCH_MB) from s3s-fs; ptex on one connection vs in parts, vs curl --aws-sigv4", run_ranged_s3),
     "rss": ("ptex's peak RSS over http, file, s3, gs, ftp (BENCH_SLOW_MB for gs, ftp)", run_rss),
     "scie-tail": ("an override file checked against a BENCH_SCIE_MB MiB scie's tail; vs reading it whole", run_scie_tail),
     "fleet": ("BENCH_FLEET hosts, 64 MiB (at most BENCH_MB) at once: origin bytes with and without a cache", run_fleet),

@@ -18,6 +18,7 @@ mod google_credentials;
 mod leaks;
 mod manifest;
 mod mirrors;
+mod module_graph;
 mod output;
 mod overrides;
 mod parts;

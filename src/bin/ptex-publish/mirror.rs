@@ -76,68 +76,104 @@ enum Done {
     AlreadyThere,
 }
 
+/// Where the copies go.
+enum Destination {
+    /// `PREFIX/NAME`, with `PREFIX/NAME.sha256` beside it.
+    Prefix(Url),
+    /// A content-addressed cache: the template's address, no `.sha256`.
+    Cache(CacheSpec),
+}
+
+impl Destination {
+    /// `--to`, checked against the options that only go with a prefix.
+    fn of(args: &Args) -> anyhow::Result<Destination> {
+        if !args.to.contains("{sha256}") {
+            return Ok(Destination::Prefix(prefix(&args.to)?));
+        }
+        let cache =
+            CacheSpec::new(args.to.trim().to_string(), true).map_err(|e| anyhow!("--to: {e}"))?;
+        if args.write_config.is_some() || args.rewrite_manifest.is_some() {
+            bail!(
+                "--to {}: --write-config and --rewrite-manifest go with a prefix, not a cache",
+                args.to
+            );
+        }
+        Ok(Destination::Cache(cache))
+    }
+
+    /// Where file `name` goes, and where its `.sha256` goes (none in a cache).
+    fn target(
+        &self,
+        name: &str,
+        size: u64,
+        sha256: &str,
+    ) -> anyhow::Result<(Source, Option<Source>)> {
+        match self {
+            Destination::Cache(cache) => {
+                let url = cache.url(sha256, size, name);
+                let target = Source::parse(&url).with_context(|| format!("--to {url}"))?;
+                Ok((target, None))
+            }
+            Destination::Prefix(prefix) => Ok((
+                object(prefix, name)?,
+                Some(object(prefix, &format!("{name}.sha256"))?),
+            )),
+        }
+    }
+}
+
 pub fn run(session: &Session, args: Args) -> anyhow::Result<()> {
     let manifest = Manifest::read(&args.lift)?;
-    let cache = match args.to.contains("{sha256}") {
-        true => Some(
-            CacheSpec::new(args.to.trim().to_string(), true).map_err(|e| anyhow!("--to: {e}"))?,
-        ),
-        false => None,
-    };
-    if cache.is_some() && (args.write_config.is_some() || args.rewrite_manifest.is_some()) {
-        bail!(
-            "--to {}: --write-config and --rewrite-manifest go with a prefix, not a cache",
-            args.to
-        );
+    let destination = Destination::of(&args)?;
+    let copies = copies(&manifest, &destination)?;
+    copy_all(session, &copies)?;
+    match &destination {
+        Destination::Cache(cache) => {
+            ptex::output::text(&format!("{{\"caches\": [{}]}}\n", quote(&cache.template)))
+        }
+        Destination::Prefix(_) => point_at_copies(session, &args, &manifest, &copies),
     }
-    let prefix = match cache {
-        Some(_) => None,
-        None => Some(prefix(&args.to)?),
-    };
+}
+
+/// Every sourced file of the manifest and where it goes; an error when one has no size or
+/// hash (a copy could not be verified) or when there is none.
+fn copies(manifest: &Manifest, destination: &Destination) -> anyhow::Result<Vec<Copy>> {
+    let lift = manifest.path.display();
     let mut copies = Vec::new();
     for sourced in manifest.sourced() {
-        let name = sourced.map_err(|e| anyhow!("lift manifest {}: {e}", args.lift.display()))?;
+        let name = sourced.map_err(|e| anyhow!("lift manifest {lift}: {e}"))?;
         let entry = ptex::manifest::entry(&manifest.json, &name)
-            .with_context(|| format!("lift manifest {}: file {name:?}", args.lift.display()))?;
+            .with_context(|| format!("lift manifest {lift}: file {name:?}"))?;
         let (Some(size), Some(sha256)) = (entry.expected.size, entry.expected.sha256.clone())
         else {
             bail!(
-                "lift manifest {}: file {name:?} has no size or hash, so a copy could not be \
-                 verified; run `ptex-publish check` on it",
-                args.lift.display()
+                "lift manifest {lift}: file {name:?} has no size or hash, so a copy could not be \
+                 verified; run `ptex-publish check` on it"
             );
         };
-        let (target, sidecar) = match (&cache, &prefix) {
-            (Some(cache), _) => {
-                let url = cache.url(&sha256.to_string(), size, &name);
-                let target = Source::parse(&url).with_context(|| format!("--to {url}"))?;
-                (target, None)
-            }
-            (None, Some(prefix)) => (
-                object(prefix, &name)?,
-                Some(object(prefix, &format!("{name}.sha256"))?),
-            ),
-            (None, None) => unreachable!("a prefix when there is no cache template"),
-        };
+        let hash = sha256.to_string();
+        let (target, sidecar) = destination.target(&name, size, &hash)?;
         copies.push(Copy {
             target,
             sidecar,
             urls: entry.urls,
             expected: entry.expected,
             size,
-            hash: sha256.to_string(),
+            hash,
             name,
         });
     }
     if copies.is_empty() {
-        bail!(
-            "lift manifest {}: no file has a `source`: nothing to mirror",
-            args.lift.display()
-        );
+        bail!("lift manifest {lift}: no file has a `source`: nothing to mirror");
     }
+    Ok(copies)
+}
 
+/// Copies every file (`--jobs` at a time), a line for each and a summary; an error listing
+/// every failure.
+fn copy_all(session: &Session, copies: &[Copy]) -> anyhow::Result<()> {
     let total = copies.len();
-    let outcomes = session.block_on(pool::each(session, &copies, async |dispatcher, copy| {
+    let outcomes = session.block_on(pool::each(session, copies, async |dispatcher, copy| {
         let outcome = copy_one(session, dispatcher, copy).await;
         match &outcome {
             Ok(Done::AlreadyThere) => session.say(format_args!(
@@ -170,11 +206,18 @@ pub fn run(session: &Session, args: Args) -> anyhow::Result<()> {
     if !failures.is_empty() {
         bail!("{}", failures.join("; "));
     }
+    Ok(())
+}
 
-    if let Some(cache) = &cache {
-        return ptex::output::text(&format!("{{\"caches\": [{}]}}\n", quote(&cache.template)));
-    }
-    let rules = rules(&copies);
+/// What sends ptex to the copies under a prefix: the `mirrors` rules on stdout, and the
+/// files `--write-config`, `--rewrite-manifest` and `--write-urls-file` ask for.
+fn point_at_copies(
+    session: &Session,
+    args: &Args,
+    manifest: &Manifest,
+    copies: &[Copy],
+) -> anyhow::Result<()> {
+    let rules = rules(copies);
     ptex::output::text(&format!(
         "{{\"mirrors\": [\n  {}\n]}}\n",
         rules.join(",\n  ")
@@ -184,11 +227,11 @@ pub fn run(session: &Session, args: Args) -> anyhow::Result<()> {
         session.say(format_args!("added the rules to {}", path.display()));
     }
     if let Some(out) = &args.rewrite_manifest {
-        rewrite_manifest(&manifest, &copies, out)?;
+        rewrite_manifest(manifest, copies, out)?;
         session.say(format_args!("wrote {}", out.display()));
     }
     if let Some(out) = &args.write_urls_file {
-        write_atomically(out, &urls_file(&copies))?;
+        write_atomically(out, &urls_file(copies))?;
         session.say(format_args!(
             "wrote the URL-override file {}",
             out.display()
