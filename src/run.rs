@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use crate::cache::{self, Caches, Looked};
 use crate::cli::Cli;
-use crate::fetch::{self, Job, Limits};
+use crate::fetch;
+use crate::job::{Job, Limits};
 use crate::manifest;
 use crate::os::untrusted;
 use crate::output;
@@ -144,11 +145,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let limits = Limits {
-        retry: settings.retry,
-        timeouts: settings.timeouts,
-        parallel: settings.parallel,
-    };
+    let limits = Limits::new(&settings);
     let caches = Caches::new(&settings, &job.name, &job.expected, &report);
     let mut dispatcher = Dispatcher::new(settings);
     space::check(&job, &spool_dir)?;
