@@ -68,22 +68,21 @@ pub async fn fetch(
                 Some(partial) => partial,
                 None => Transfer::new(job, source, spool_dir, shared.take())?,
             };
-            let waits = rounds.waits();
-            let tried = try_source(job, source, dispatcher, limits, waits, &mut state, report);
-            let (reason, disposition, retry_after) = match tried.await {
-                Ok(verified) => return Ok((state.into_spool(), verified)),
-                Err(Failure::Local(err)) => {
-                    return Err(err
-                        .context(format!("Failed to fetch {source}"))
-                        .context(format!("failed to fetch {}", job.name)));
-                }
-                Err(Failure::Resumed(reason)) => (reason, Disposition::NextSource, None),
-                Err(Failure::Source {
-                    reason,
-                    disposition,
-                    retry_after,
-                }) => (reason, disposition, retry_after),
+            let at = Attempt {
+                job,
+                source,
+                limits,
+                waits: rounds.waits(),
+                report,
             };
+            let failure = match try_source(&at, dispatcher, &mut state).await {
+                Ok(verified) => return Ok((state.into_spool(), verified)),
+                Err(failure) => failure,
+            };
+            let (reason, disposition, retry_after) = failure.of_source().map_err(|err| {
+                err.context(format!("Failed to fetch {source}"))
+                    .context(format!("failed to fetch {}", job.name))
+            })?;
             // What arrived may be continued by a retry of this same source only; otherwise a
             // shared spool is emptied for the next source.
             if disposition == Disposition::Retry && state.resumable() {
@@ -105,22 +104,28 @@ pub async fn fetch(
     Err(rounds.all_failed(&job.name, &job.sources))
 }
 
+/// What every try of one source shares.
+struct Attempt<'a> {
+    job: &'a Job,
+    source: &'a Source,
+    limits: &'a Limits,
+    waits: &'a Waits,
+    report: &'a Reporter,
+}
+
 /// One try of one source; once more from the first byte when what failed was the bytes
 /// continued from an earlier attempt or run, whatever the retry budget: what failed was the
 /// leftover, not the source.
 async fn try_source(
-    job: &Job,
-    source: &Source,
+    at: &Attempt<'_>,
     dispatcher: &mut Dispatcher,
-    limits: &Limits,
-    waits: &Waits,
     state: &mut Transfer,
-    report: &Reporter,
 ) -> Result<Verified, Failure> {
-    match attempt(job, source, dispatcher, limits, waits, state, report).await {
+    let Attempt { job, report, .. } = *at;
+    match attempt(at, dispatcher, state).await {
         Err(Failure::Resumed(reason)) => {
             report.news(format_args!("{}: {reason}", job.name));
-            attempt(job, source, dispatcher, limits, waits, state, report).await
+            attempt(at, dispatcher, state).await
         }
         outcome => outcome,
     }
@@ -128,39 +133,29 @@ async fn try_source(
 
 /// One try of one source, from where `state` left off (or the start) to the verdict.
 async fn attempt(
-    job: &Job,
-    source: &Source,
+    at: &Attempt<'_>,
     dispatcher: &mut Dispatcher,
-    limits: &Limits,
-    waits: &Waits,
     state: &mut Transfer,
-    report: &Reporter,
 ) -> Result<Verified, Failure> {
+    let Attempt {
+        job,
+        source,
+        limits,
+        waits,
+        report,
+    } = *at;
     // Every byte is already here (a run killed after its last one): nothing to ask for.
     let have = state.accepted();
     if have > 0 && job.expected.size == Some(have) {
-        return finish(job, source, state, have, report).await;
+        return finish(at, state, have).await;
     }
-    // Spans a killed run left past the first gap: only the holes around them are asked for,
-    // each with a ranged request of its own guarded by the noted validator.
+    // Spans a killed run left past the first gap: only the holes around them are asked for.
     if let Some(plan) = Plan::continuing(&limits.parallel, state, job.expected.size) {
         let first = state.arrived().keys().next().copied().unwrap_or(have);
-        let progress = report.progress();
-        progress.start(job.expected.size);
-        progress.advance(have + state.arrived().iter().map(|(s, e)| e - s).sum::<u64>());
-        report.info(format_args!(
-            "{source}: fetching the {} bytes an earlier run did not write, in {} parts over \
-             up to {} connections",
-            plan.missing(state),
-            plan.count(state),
-            plan.connections(),
-        ));
-        dispatcher.prepare(source).await?;
-        let split = Split::new(dispatcher, source, &job.options, limits, waits, report);
-        receive_parts(&split, None, state, &plan).await?;
-        return finish(job, source, state, have.max(first), report).await;
+        fill_holes(at, dispatcher, state, &plan).await?;
+        return finish(at, state, have.max(first)).await;
     }
-    let (mut download, offset) = open(job, source, dispatcher, state, report).await?;
+    let (mut download, offset) = open(at, dispatcher, state).await?;
     let total = job
         .expected
         .size
@@ -180,7 +175,7 @@ async fn attempt(
     let started = tokio::time::Instant::now();
     let received = receive_in_order(&mut download, state, timeouts, progress, probe, total);
     if received.await? == Received::Ended {
-        return finish(job, source, state, offset, report).await;
+        return finish(at, state, offset).await;
     }
     let seconds = started.elapsed().as_secs_f64().max(1e-6);
     let rate = (state.accepted() - from) as f64 / seconds;
@@ -214,18 +209,53 @@ async fn attempt(
             receive_in_order(&mut download, state, timeouts, progress, None, total).await?;
         }
     }
-    finish(job, source, state, offset, report).await
+    finish(at, state, offset).await
+}
+
+/// Fetches the holes `plan` finds in a file a killed run left spans of, each with a ranged
+/// request of its own guarded by the noted validator.
+async fn fill_holes(
+    at: &Attempt<'_>,
+    dispatcher: &mut Dispatcher,
+    state: &mut Transfer,
+    plan: &Plan,
+) -> Result<(), Failure> {
+    let Attempt {
+        job,
+        source,
+        limits,
+        waits,
+        report,
+    } = *at;
+    let progress = report.progress();
+    progress.start(job.expected.size);
+    let arrived: u64 = state.arrived().iter().map(|(s, e)| e - s).sum();
+    progress.advance(state.accepted() + arrived);
+    report.info(format_args!(
+        "{source}: fetching the {} bytes an earlier run did not write, in {} parts over up \
+         to {} connections",
+        plan.missing(state),
+        plan.count(state),
+        plan.connections(),
+    ));
+    dispatcher.prepare(source).await?;
+    let split = Split::new(dispatcher, source, &job.options, limits, waits, report);
+    receive_parts(&split, None, state, plan).await
 }
 
 /// Asks `source` for the file, or for the rest of it when `state` can be continued; takes
 /// what the response says about itself. Returns the response and the byte it starts at.
 async fn open(
-    job: &Job,
-    source: &Source,
+    at: &Attempt<'_>,
     dispatcher: &mut Dispatcher,
     state: &mut Transfer,
-    report: &Reporter,
 ) -> Result<(Download, u64), Failure> {
+    let Attempt {
+        job,
+        source,
+        report,
+        ..
+    } = *at;
     let mut observe = |head: &_| report.response(head);
     let resume = state.resume();
     let download = dispatcher
@@ -285,13 +315,13 @@ async fn receive_parts(
 
 /// The verdict on a transfer whose bytes all arrived (`offset` of them in an earlier
 /// attempt or run).
-async fn finish(
-    job: &Job,
-    source: &Source,
-    state: &mut Transfer,
-    offset: u64,
-    report: &Reporter,
-) -> Result<Verified, Failure> {
+async fn finish(at: &Attempt<'_>, state: &mut Transfer, offset: u64) -> Result<Verified, Failure> {
+    let Attempt {
+        job,
+        source,
+        report,
+        ..
+    } = *at;
     let length = state.accepted();
     let verified = state.verdict(offset).await?;
     report.info(format_args!(

@@ -48,6 +48,24 @@ impl Failure {
         }
     }
 
+    /// What the failure says of its source: why it failed, whether to ask it again, and
+    /// after what wait; the error itself when the failure is local (no source can help).
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn of_source(
+        self,
+    ) -> Result<(String, Disposition, Option<Duration>), anyhow::Error> {
+        match self {
+            Failure::Source {
+                reason,
+                disposition,
+                retry_after,
+            } => Ok((reason, disposition, retry_after)),
+            // The leftover was bad, and this source already started over once.
+            Failure::Resumed(reason) => Ok((reason, Disposition::NextSource, None)),
+            Failure::Local(err) => Err(err),
+        }
+    }
+
     /// A failure this source will repeat: the next source is asked, this one no more.
     pub(crate) fn next_source(reason: impl Into<String>) -> Failure {
         Failure::Source {
