@@ -40,7 +40,7 @@ pub async fn fetch(
         Claim::Fill(spool) => Some(spool),
         Claim::Private => None,
         Claim::Continue(index, transfer) => {
-            partials[index] = Some(transfer);
+            partials[index] = Some(*transfer);
             None
         }
         Claim::Done(spool, verified) => return Ok((spool, verified)),

@@ -204,3 +204,241 @@ impl<'a> Rounds<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use ptex_schemes::FetchError;
+
+    use crate::transfer::Failure;
+    use crate::verify::{Sha256Hex, VerifyError};
+
+    fn policy(retries: u32, backoff: u64, max: u64) -> RetryPolicy {
+        RetryPolicy {
+            retries,
+            backoff: Duration::from_secs(backoff),
+            max_backoff: Duration::from_secs(max),
+        }
+    }
+
+    fn secs(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    /// What a failure means for its source, as the rounds see it.
+    fn disposition(failure: Failure) -> (Disposition, Option<Duration>) {
+        let (_, disposition, retry_after) = failure.of_source().expect("a source failure");
+        (disposition, retry_after)
+    }
+
+    #[test]
+    fn backoff_doubles_with_full_jitter_up_to_the_maximum() {
+        let retry = policy(10, 1, 30);
+        // The whole window (the jitter's top) doubles each round, then stops at the maximum.
+        let tops: Vec<f64> = (1..=7)
+            .map(|round| backoff_with(&retry, round, None, 1.0).as_secs_f64())
+            .collect();
+        assert_eq!(tops, [1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 30.0]);
+        // Full jitter: anywhere from nothing to the window.
+        assert_eq!(backoff_with(&retry, 3, None, 0.0), Duration::ZERO);
+        assert_eq!(backoff_with(&retry, 3, None, 0.5), secs(2.0));
+        // A round far out does not overflow.
+        assert_eq!(backoff_with(&retry, 400, None, 1.0), secs(30.0));
+        for round in 1..=6 {
+            let wait = backoff(&retry, round, None);
+            assert!(wait <= backoff_with(&retry, round, None, 1.0), "{wait:?}");
+        }
+    }
+
+    #[test]
+    fn retry_after_is_a_floor_capped_at_the_maximum() {
+        let retry = policy(3, 1, 30);
+        // The server's wait, even when the jitter draws less.
+        assert_eq!(backoff_with(&retry, 1, Some(secs(7.0)), 0.0), secs(7.0));
+        // Never less than the jitter drew.
+        assert_eq!(backoff_with(&retry, 4, Some(secs(2.0)), 0.5), secs(4.0));
+        // A server asking for an hour gets the maximum.
+        assert_eq!(backoff_with(&retry, 1, Some(secs(3600.0)), 0.0), secs(30.0));
+        assert_eq!(backoff(&retry, 1, Some(secs(3600.0))), secs(30.0));
+    }
+
+    #[test]
+    fn waits_servers_ask_for_share_one_budget() {
+        let waits = Waits::new(&policy(3, 1, 10));
+        assert_eq!(waits.take(secs(6.0), true), Some(secs(6.0)));
+        // Our own backoff costs nothing from it.
+        assert_eq!(waits.take(secs(9.0), false), Some(secs(9.0)));
+        assert_eq!(waits.take(secs(4.0), true), Some(secs(4.0)));
+        assert_eq!(waits.take(secs(0.5), true), None);
+    }
+
+    #[test]
+    fn which_failures_drop_a_source() {
+        let status = |status, retry_after| FetchError::HttpStatus {
+            status,
+            retry_after,
+        };
+        // Tried again: 5xx, 408, 429 (with the server's wait), resets, timeouts, a drip.
+        for retried in [
+            status(500, None),
+            status(503, None),
+            status(408, None),
+            FetchError::Interrupted {
+                reason: "reset".into(),
+            },
+            FetchError::Timeout {
+                reason: "idle".into(),
+            },
+            FetchError::Connect {
+                reason: "refused".into(),
+            },
+        ] {
+            let what = retried.to_string();
+            assert_eq!(disposition(retried.into()).0, Disposition::Retry, "{what}");
+        }
+        assert_eq!(
+            disposition(status(429, Some(secs(2.0))).into()),
+            (Disposition::Retry, Some(secs(2.0)))
+        );
+        assert_eq!(
+            disposition(Failure::retry("too slow")).0,
+            Disposition::Retry
+        );
+        // Dropped: other 4xx, TLS, not found, and bytes that are not the file.
+        for dropped in [
+            status(404, None),
+            status(401, None),
+            status(403, None),
+            FetchError::Tls {
+                reason: "unknown issuer".into(),
+            },
+            FetchError::NotFound {
+                detail: "no such key".into(),
+            },
+        ] {
+            let what = dropped.to_string();
+            assert_eq!(
+                disposition(dropped.into()).0,
+                Disposition::NextSource,
+                "{what}"
+            );
+        }
+        let mismatch = VerifyError::Sha256 {
+            expected: Sha256Hex::digest(b"a"),
+            actual: Sha256Hex::digest(b"b"),
+        };
+        assert_eq!(disposition(mismatch.into()).0, Disposition::NextSource);
+        let too_large = VerifyError::TooLarge { expected: 3 };
+        assert_eq!(disposition(too_large.into()).0, Disposition::NextSource);
+        // A leftover that did not verify, after its source started over once.
+        assert_eq!(
+            disposition(Failure::Resumed("bad leftover".into())).0,
+            Disposition::NextSource
+        );
+        // The end of everything: a header no source would take.
+        let header = FetchError::InvalidHeader {
+            header: "X".into(),
+            reason: "CR".into(),
+        };
+        assert_eq!(disposition(header.into()).0, Disposition::GiveUp);
+        // A local failure is no source's: it ends the fetch with its own error.
+        assert!(Failure::Local(anyhow!("disk full")).of_source().is_err());
+    }
+
+    #[test]
+    fn rounds_try_again_only_what_may_pass() {
+        let retry = policy(3, 0, 0);
+        let mut rounds = Rounds::new(&retry, 3);
+        let (pending, wait) = rounds.next().unwrap();
+        assert_eq!((pending, wait), (vec![0, 1, 2], Duration::ZERO));
+        assert_eq!(rounds.round(), (1, 4));
+        for index in 0..3 {
+            assert_eq!(rounds.attempt(index), 1);
+        }
+        // A 503 and a reset pass on to the next source (news); a 404 drops its source; the
+        // last failure of the round is news too, as a round follows.
+        let failed = |rounds: &mut Rounds, index, disposition| {
+            rounds.failed(index, format!("reason {index}"), disposition, None)
+        };
+        assert_eq!(failed(&mut rounds, 0, Disposition::Retry), After::More);
+        assert_eq!(failed(&mut rounds, 1, Disposition::NextSource), After::More);
+        assert_eq!(failed(&mut rounds, 2, Disposition::Retry), After::More);
+        let (pending, _) = rounds.next().unwrap();
+        assert_eq!(pending, vec![0, 2]);
+        assert_eq!(rounds.round(), (2, 4));
+        assert_eq!(rounds.attempt(0), 2);
+        assert_eq!(failed(&mut rounds, 0, Disposition::NextSource), After::More);
+        rounds.attempt(2);
+        // The last source of the round, and nothing left to try again: the end.
+        assert_eq!(failed(&mut rounds, 2, Disposition::NextSource), After::Last);
+        assert!(rounds.next().is_none());
+        let err = rounds.all_failed("f.tgz", &sources(3));
+        assert_eq!(
+            err.to_string(),
+            "failed to fetch f.tgz: all 3 sources failed: \
+             Failed to fetch http://127.0.0.1/a: reason 0 (after 2 attempts); \
+             Failed to fetch http://127.0.0.1/b: reason 1; \
+             Failed to fetch http://127.0.0.1/c: reason 2 (after 2 attempts)"
+        );
+    }
+
+    #[test]
+    fn rounds_end_after_the_retries() {
+        let retry = policy(2, 0, 0);
+        let mut rounds = Rounds::new(&retry, 1);
+        for round in 1..=3 {
+            let (pending, _) = rounds.next().unwrap();
+            assert_eq!(pending, vec![0]);
+            rounds.attempt(0);
+            let after = rounds.failed(0, "HTTP 500".into(), Disposition::Retry, None);
+            // The last round's failure is the final error's, not news.
+            let expected = if round == 3 { After::Last } else { After::More };
+            assert_eq!(after, expected, "round {round}");
+        }
+        assert!(rounds.next().is_none());
+        assert_eq!(
+            rounds.all_failed("f.tgz", &sources(1)).to_string(),
+            "failed to fetch f.tgz: Failed to fetch http://127.0.0.1/a: HTTP 500 (after 3 \
+             attempts)"
+        );
+    }
+
+    #[test]
+    fn rounds_wait_as_asked_until_the_budget_is_spent() {
+        let retry = policy(5, 0, 10);
+        let mut rounds = Rounds::new(&retry, 2);
+        rounds.next().unwrap();
+        rounds.failed(0, "429".into(), Disposition::Retry, Some(secs(4.0)));
+        rounds.failed(1, "429".into(), Disposition::Retry, Some(secs(6.0)));
+        // The longest wait asked for in the round.
+        let (_, wait) = rounds.next().unwrap();
+        assert_eq!(wait, secs(6.0));
+        rounds.failed(0, "429".into(), Disposition::Retry, Some(secs(5.0)));
+        rounds.failed(1, "429".into(), Disposition::Retry, None);
+        // 6 + 5 s would pass the 10 s a file may spend waiting as asked: no more rounds.
+        assert!(rounds.next().is_none());
+    }
+
+    #[test]
+    fn a_give_up_ends_the_rounds_at_once() {
+        let retry = policy(3, 0, 0);
+        let mut rounds = Rounds::new(&retry, 2);
+        rounds.next().unwrap();
+        rounds.attempt(0);
+        let after = rounds.failed(0, "bad header".into(), Disposition::GiveUp, None);
+        assert_eq!(after, After::GiveUp);
+        // Only the sources tried are listed.
+        assert_eq!(
+            rounds.all_failed("f.tgz", &sources(2)).to_string(),
+            "failed to fetch f.tgz: Failed to fetch http://127.0.0.1/a: bad header"
+        );
+    }
+
+    fn sources(n: usize) -> Vec<Source> {
+        ["a", "b", "c"][..n]
+            .iter()
+            .map(|name| Source::parse(&format!("http://127.0.0.1/{name}")).unwrap())
+            .collect()
+    }
+}

@@ -38,7 +38,7 @@ pub(crate) enum Claim {
     Private,
     /// This run holds the shared spool, which holds the first bytes from source `.0` that
     /// an earlier, killed run left: the transfer to continue with that source.
-    Continue(usize, Transfer),
+    Continue(usize, Box<Transfer>),
     /// Another run fetched the file (or an earlier run left all of it), and its bytes
     /// verified here, in this run's own file.
     Done(Spool, Verified),
@@ -132,7 +132,10 @@ async fn adopt(job: &Job, spool: Spool, leftover: Option<Leftover>, report: &Rep
             n => format!(" ({n} of them past byte {prefix})"),
         }
     ));
-    Claim::Continue(index, transfer.continuing(leftover.validator, arrived))
+    Claim::Continue(
+        index,
+        Box::new(transfer.continuing(leftover.validator, arrived)),
+    )
 }
 
 /// How waiting for another run ended.

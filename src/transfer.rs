@@ -50,7 +50,6 @@ impl Failure {
 
     /// What the failure says of its source: why it failed, whether to ask it again, and
     /// after what wait; the error itself when the failure is local (no source can help).
-    #[allow(clippy::type_complexity)]
     pub(crate) fn of_source(
         self,
     ) -> Result<(String, Disposition, Option<Duration>), anyhow::Error> {
@@ -677,5 +676,247 @@ impl SpeedFloor {
         self.started = tokio::time::Instant::now();
         self.bytes = 0;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::io::Read;
+
+    use ptex_schemes::RequestOptions;
+
+    use super::*;
+
+    /// A body in memory: chunks, or a failure, in order.
+    struct Chunks(VecDeque<Result<Bytes, FetchError>>);
+
+    impl Chunks {
+        fn of(data: &[u8], sizes: &[usize]) -> Chunks {
+            let mut at = 0;
+            let mut chunks = VecDeque::new();
+            for &size in sizes {
+                chunks.push_back(Ok(Bytes::copy_from_slice(&data[at..at + size])));
+                at += size;
+            }
+            Chunks(chunks)
+        }
+
+        fn then_fail(mut self) -> Chunks {
+            self.0.push_back(Err(FetchError::Interrupted {
+                reason: "connection reset".into(),
+            }));
+            self
+        }
+    }
+
+    impl Body for Chunks {
+        fn chunk(&mut self) -> impl Future<Output = Result<Option<Bytes>, FetchError>> {
+            std::future::ready(self.0.pop_front().transpose())
+        }
+    }
+
+    fn run<T>(future: impl Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("a runtime")
+            .block_on(future)
+    }
+
+    /// Bytes that differ at every position, so a byte out of place shows.
+    fn file(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+    }
+
+    fn job(data: &[u8]) -> Job {
+        let source = Source::parse("http://127.0.0.1/f.bin").unwrap();
+        Job {
+            name: "f.bin".to_string(),
+            options: RequestOptions::new(Vec::new(), &source),
+            sources: vec![source],
+            expected: Expected {
+                size: Some(data.len() as u64),
+                sha256: Some(Sha256Hex::digest(data)),
+            },
+        }
+    }
+
+    fn transfer(dir: &Path, job: &Job) -> Transfer {
+        Transfer::new(job, &job.sources[0], dir, None).unwrap()
+    }
+
+    /// Everything in the spool file.
+    fn on_disk(transfer: &mut Transfer) -> Vec<u8> {
+        let mut all = Vec::new();
+        transfer
+            .spool
+            .verified(u64::MAX)
+            .unwrap()
+            .read_to_end(&mut all)
+            .unwrap();
+        all
+    }
+
+    async fn in_order(body: &mut Chunks, transfer: &mut Transfer) -> Result<Received, Failure> {
+        let progress = Progress::new(false, "f.bin");
+        let timeouts = Timeouts::default();
+        receive_in_order(body, transfer, &timeouts, &progress, None, None).await
+    }
+
+    #[test]
+    fn spool_and_verifier_agree_after_uneven_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = file(4 * SPOOL_BUFFER + 1000);
+        let job = job(&data);
+        let mut state = transfer(dir.path(), &job);
+        // Chunks smaller than, equal to and larger than the buffer, and empty ones.
+        let sizes = [
+            1,
+            0,
+            SPOOL_BUFFER - 1,
+            SPOOL_BUFFER,
+            2 * SPOOL_BUFFER - 10,
+            0,
+            1010,
+        ];
+        let mut body = Chunks::of(&data, &sizes);
+        assert_eq!(
+            run(in_order(&mut body, &mut state)).unwrap(),
+            Received::Ended
+        );
+        assert_eq!(state.accepted(), data.len() as u64);
+        assert_eq!(on_disk(&mut state), data);
+        let verified = run(state.verdict(0)).unwrap();
+        assert_eq!(verified.sha256, Sha256Hex::digest(&data));
+    }
+
+    #[test]
+    fn a_failure_mid_body_keeps_exactly_what_arrived_and_a_retry_continues() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = file(SPOOL_BUFFER + 5000);
+        let job = job(&data);
+        let mut state = transfer(dir.path(), &job);
+        // The body breaks off with part of a buffer gathered: those bytes count too.
+        let first = SPOOL_BUFFER + 1234;
+        let mut body = Chunks::of(&data, &[1000, first - 1000]).then_fail();
+        let failure = run(in_order(&mut body, &mut state)).unwrap_err();
+        assert!(
+            matches!(
+                &failure,
+                Failure::Source {
+                    disposition: Disposition::Retry,
+                    ..
+                }
+            ),
+            "{failure:?}"
+        );
+        assert_eq!(state.accepted(), first as u64);
+        assert_eq!(on_disk(&mut state), data[..first]);
+        // A retry continues after them (a ranged request), in odd pieces.
+        let rest = data.len() - first;
+        let mut body = Chunks::of(&data[first..], &[3, rest - 3]);
+        assert_eq!(
+            run(in_order(&mut body, &mut state)).unwrap(),
+            Received::Ended
+        );
+        assert_eq!(on_disk(&mut state), data);
+        let verified = run(state.verdict(first as u64)).unwrap();
+        assert_eq!(verified.size, data.len() as u64);
+    }
+
+    #[test]
+    fn parts_written_out_of_order_reach_the_verifier_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = file(30_000);
+        let job = job(&data);
+        let mut state = transfer(dir.path(), &job);
+        let write = |state: &mut Transfer, from: usize, to: usize| {
+            state
+                .write_at(from as u64, &mut data[from..to].to_vec())
+                .unwrap();
+        };
+        write(&mut state, 20_000, 30_000);
+        write(&mut state, 10_000, 15_000);
+        // Nothing before them yet: the verifier has seen nothing, the spans say what is on
+        // disk.
+        assert_eq!(state.accepted(), 0);
+        assert_eq!(state.spans(), vec![(10_000, 15_000), (20_000, 30_000)]);
+        write(&mut state, 0, 10_000);
+        assert_eq!(state.accepted(), 15_000);
+        assert_eq!(state.spans(), vec![(0, 15_000), (20_000, 30_000)]);
+        write(&mut state, 15_000, 20_000);
+        assert_eq!(state.accepted(), 30_000);
+        assert!(state.arrived().is_empty());
+        assert_eq!(on_disk(&mut state), data);
+        assert!(run(state.verdict(0)).is_ok());
+    }
+
+    #[test]
+    fn a_part_takes_only_its_share_of_a_longer_response() {
+        struct Collect(Vec<u8>);
+        impl Sink for Collect {
+            fn take(&mut self, buffer: &mut Vec<u8>) -> Result<(), Failure> {
+                self.0.append(buffer);
+                Ok(())
+            }
+        }
+        let data = file(10_000);
+        let mut body = Chunks::of(&data, &[4000, 4000, 2000]);
+        let (timeouts, progress) = (Timeouts::default(), Progress::new(false, "f.bin"));
+        let how = Receiving {
+            timeouts: &timeouts,
+            progress: &progress,
+            buffer: 1024,
+            until: None,
+            want: Some(5000),
+        };
+        let mut sink = Collect(Vec::new());
+        assert_eq!(
+            run(receive(&mut body, &mut sink, &how)).unwrap(),
+            Received::Full
+        );
+        assert_eq!(sink.0, data[..5000]);
+    }
+
+    #[test]
+    fn bytes_that_do_not_verify_are_emptied_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = file(5000);
+        let job = job(&data);
+        let mut state = transfer(dir.path(), &job);
+        let mut wrong = data.clone();
+        wrong[4000] ^= 1;
+        let mut body = Chunks::of(&wrong, &[2500, 2500]);
+        run(in_order(&mut body, &mut state)).unwrap();
+        let failure = run(state.verdict(0)).unwrap_err();
+        let (reason, disposition, _) = failure.of_source().unwrap();
+        assert!(reason.starts_with("sha256 mismatch"), "{reason}");
+        assert_eq!(disposition, Disposition::NextSource);
+        assert_eq!(state.accepted(), 0);
+        assert!(on_disk(&mut state).is_empty());
+        // Continued bytes that do not verify: the source starts over, once.
+        let mut body = Chunks::of(&wrong, &[5000]);
+        run(in_order(&mut body, &mut state)).unwrap();
+        assert!(matches!(run(state.verdict(100)), Err(Failure::Resumed(_))));
+        assert!(!state.resumable() && on_disk(&mut state).is_empty());
+    }
+
+    #[test]
+    fn a_replayed_leftover_continues_where_it_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = file(8000);
+        let job = job(&data);
+        let mut spool = Spool::create(dir.path(), "left").unwrap();
+        spool.write(&data[..3000]).unwrap();
+        let key = source_key(&job.sources[0]);
+        let state = Transfer::replay(spool, &job.expected, 3000, key).map_err(|_| ());
+        let mut state = state.unwrap().continuing("\"v1\"".into(), BTreeMap::new());
+        assert_eq!(state.accepted(), 3000);
+        assert_eq!(state.resume().map(|part| part.start), Some(3000));
+        let mut body = Chunks::of(&data[3000..], &[5000]);
+        run(in_order(&mut body, &mut state)).unwrap();
+        assert!(run(state.verdict(3000)).is_ok());
+        assert_eq!(on_disk(&mut state), data);
     }
 }
