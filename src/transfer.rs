@@ -502,8 +502,9 @@ pub(crate) struct Receiving<'a> {
 pub(crate) enum Received {
     /// The body ended.
     Ended,
-    /// It stopped at the deadline, the body not yet over.
-    Paused,
+    /// It stopped at the deadline, the body not yet over, after `waited` in all for the
+    /// source to send more (the rest of the time went into taking what it sent).
+    Paused { waited: Duration },
     /// It took the bytes it wanted.
     Full,
 }
@@ -521,6 +522,7 @@ pub(crate) async fn receive(
     let mut floor = SpeedFloor::new(how.timeouts);
     let mut buffer = Vec::with_capacity(how.buffer);
     let mut taken = 0u64;
+    let mut waited = Duration::ZERO;
     let mut checkpoint = tokio::time::Instant::now();
     let outcome = loop {
         if how.want.is_some_and(|want| taken >= want) {
@@ -530,10 +532,10 @@ pub(crate) async fn receive(
             .until
             .is_some_and(|until| tokio::time::Instant::now() >= until)
         {
-            break Ok(Received::Paused);
+            break Ok(Received::Paused { waited });
         }
         let next = {
-            let mut chunk = std::pin::pin!(body.chunk());
+            let mut chunk = std::pin::pin!(waiting(body.chunk(), &mut waited));
             loop {
                 let wake = checkpoint + CHECKPOINT_EVERY;
                 match tokio::time::timeout_at(wake, chunk.as_mut()).await {
@@ -573,6 +575,26 @@ pub(crate) async fn receive(
     };
     sink.take(&mut buffer)?;
     outcome
+}
+
+/// `chunk`, adding to `waited` the time from its first `Pending` (nothing had arrived yet)
+/// to its result: how long the source kept this transfer waiting.
+async fn waiting<T>(chunk: impl Future<Output = T>, waited: &mut Duration) -> T {
+    let mut chunk = std::pin::pin!(chunk);
+    let mut since = None;
+    std::future::poll_fn(|cx| match chunk.as_mut().poll(cx) {
+        std::task::Poll::Ready(next) => {
+            if let Some(since) = since {
+                *waited += tokio::time::Instant::elapsed(&since);
+            }
+            std::task::Poll::Ready(next)
+        }
+        std::task::Poll::Pending => {
+            since.get_or_insert_with(tokio::time::Instant::now);
+            std::task::Poll::Pending
+        }
+    })
+    .await
 }
 
 /// Bytes one connection gathers before they are written to the spool file and handed to
@@ -877,6 +899,64 @@ mod tests {
             Received::Full
         );
         assert_eq!(sink.0, data[..5000]);
+    }
+
+    /// A body that has each chunk only after `delay`, endlessly.
+    struct Slow(Duration);
+
+    impl Body for Slow {
+        async fn chunk(&mut self) -> Result<Option<Bytes>, FetchError> {
+            tokio::time::sleep(self.0).await;
+            Ok(Some(Bytes::from_static(b"x")))
+        }
+    }
+
+    /// Receives `body` into nothing until `after` from now.
+    fn pause(body: &mut impl Body, after: Duration) -> Result<Received, Failure> {
+        struct Nowhere;
+        impl Sink for Nowhere {
+            fn take(&mut self, buffer: &mut Vec<u8>) -> Result<(), Failure> {
+                buffer.clear();
+                Ok(())
+            }
+        }
+        let (timeouts, progress) = (Timeouts::default(), Progress::new(false, "f.bin"));
+        run(async {
+            let how = Receiving {
+                timeouts: &timeouts,
+                progress: &progress,
+                buffer: 1024,
+                until: Some(tokio::time::Instant::now() + after),
+                want: None,
+            };
+            receive(body, &mut Nowhere, &how).await
+        })
+    }
+
+    #[test]
+    fn a_pause_says_how_long_the_source_kept_it_waiting() {
+        let outcome = pause(
+            &mut Slow(Duration::from_millis(20)),
+            Duration::from_millis(100),
+        );
+        let Ok(Received::Paused { waited }) = outcome else {
+            panic!("{outcome:?}");
+        };
+        assert!(waited >= Duration::from_millis(60), "{waited:?}");
+        // Bytes that are always there keep it waiting for nothing.
+        struct Ready;
+        impl Body for Ready {
+            async fn chunk(&mut self) -> Result<Option<Bytes>, FetchError> {
+                Ok(Some(Bytes::from_static(b"x")))
+            }
+        }
+        let outcome = pause(&mut Ready, Duration::from_millis(20));
+        assert_eq!(
+            outcome.unwrap(),
+            Received::Paused {
+                waited: Duration::ZERO
+            }
+        );
     }
 
     #[test]
