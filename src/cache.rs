@@ -13,7 +13,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ptex_config::{Candidate, Settings};
 use ptex_schemes::{Dispatcher, FetchError, RequestOptions, Source, Written};
 
-use crate::fetch::{self, Job, Limits};
+use crate::fetch;
+use crate::job::{Job, Limits};
 use crate::report::Reporter;
 use crate::spool::{Spool, safe_file_name};
 use crate::verify::{Expected, Verified};
@@ -221,7 +222,7 @@ impl Caches {
             };
             if !told {
                 told = true;
-                report.fallback(format_args!(
+                report.news(format_args!(
                     "{}: another host is fetching it into {} (lease {lease}); waiting up to \
                      {:.1} s (PTEX_CACHE_WAIT)",
                     job.name,
@@ -254,7 +255,7 @@ impl Caches {
                 }
             }
         }
-        report.fallback(format_args!(
+        report.news(format_args!(
             "{}: {} was not filled in time; fetching it from its other sources",
             job.name, cache.source
         ));

@@ -2,81 +2,22 @@
 //! through the verifier, and stop at the first whose bytes verify; retry transient failures
 //! in bounded, backed-off rounds. A retry of the same source continues a broken-off transfer
 //! with a ranged request guarded by the response's validator; sources never share a spool
-//! file, so bytes of two sources (or two versions of a file) are never mixed.
+//! file, so bytes of two sources (or two versions of a file) are never mixed. This module
+//! only decides what happens next: [`crate::transfer`] moves the bytes, [`crate::parts`]
+//! splits a transfer, [`crate::retry`] keeps the rounds, [`crate::share`] the shared spool.
 
-use std::cell::Cell;
-use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
 
-use anyhow::{Context, anyhow};
-use ptex_config::{Parallel, RetryPolicy, Timeouts};
-use ptex_schemes::{Dispatcher, Disposition, Download, FetchError, Part, RequestOptions, Source};
+use ptex_schemes::{Dispatcher, Disposition, Download, Source};
 
-use crate::parts::{self, Plan};
-use crate::progress::Progress;
+use crate::job::{Job, Limits};
+use crate::parts::{self, Plan, Split};
 use crate::report::Reporter;
+use crate::retry::{After, Rounds, Waits};
 use crate::share::{self, Claim};
-use crate::sniff;
-use crate::spool::{self, Spans, Spool};
-use crate::verify::{Expected, Sha256Hex, Verified, Verifier, VerifyError};
-
-/// One file to fetch.
-pub struct Job {
-    /// The file's name, for messages and spool file names.
-    pub name: String,
-    /// Where it may come from, in order.
-    pub sources: Vec<Source>,
-    /// What it must be.
-    pub expected: Expected,
-    /// How to ask for it.
-    pub options: RequestOptions,
-}
-
-/// How hard to try, how long to wait, and how many connections to use.
-pub struct Limits {
-    pub retry: RetryPolicy,
-    pub timeouts: Timeouts,
-    pub parallel: Parallel,
-}
-
-/// Why one attempt failed.
-pub(crate) enum Failure {
-    /// This source did not deliver the file.
-    Source {
-        reason: String,
-        disposition: Disposition,
-        retry_after: Option<Duration>,
-    },
-    /// A local problem (the spool file) that no other source can fix.
-    Local(anyhow::Error),
-    /// The bytes continued from an earlier attempt or run did not verify: the transfer was
-    /// emptied, for the same source to start over at once.
-    Resumed(String),
-}
-
-impl From<FetchError> for Failure {
-    fn from(err: FetchError) -> Failure {
-        Failure::Source {
-            disposition: err.disposition(),
-            retry_after: err.retry_after(),
-            reason: err.to_string(),
-        }
-    }
-}
-
-impl From<VerifyError> for Failure {
-    fn from(err: VerifyError) -> Failure {
-        // Other bytes from the same URL will not become right ones: never retried.
-        Failure::Source {
-            reason: err.to_string(),
-            disposition: Disposition::NextSource,
-            retry_after: None,
-        }
-    }
-}
+use crate::spool::{self, Spool};
+use crate::transfer::{Failure, Received, Transfer, receive_in_order};
+use crate::verify::Verified;
 
 /// Fetches `job` into a verified spool file in `spool_dir`.
 ///
@@ -91,446 +32,134 @@ pub async fn fetch(
     spool_dir: &Path,
     report: &Reporter,
 ) -> anyhow::Result<(Spool, Verified)> {
-    let retry = &limits.retry;
     spool::remove_stale(spool_dir);
     let total = job.sources.len();
-    let mut last_failure: Vec<Option<String>> = vec![None; total];
-    let mut attempts = vec![0u32; total];
+    // Per source: a transfer that a retry of it (and only it) may continue.
     let mut partials: Vec<Option<Transfer>> = (0..total).map(|_| None).collect();
-    let timeouts = &limits.timeouts;
-    let mut shared = match share::claim(job, spool_dir, &mut partials, timeouts, report).await {
-        Claim::Held(spool) => spool,
+    let mut shared = match share::claim(job, spool_dir, &limits.timeouts, report).await {
+        Claim::Fill(spool) => Some(spool),
+        Claim::Private => None,
+        Claim::Continue(index, transfer) => {
+            partials[index] = Some(*transfer);
+            None
+        }
         Claim::Done(spool, verified) => return Ok((spool, verified)),
     };
-    let mut pending: Vec<usize> = (0..total).collect();
-    let mut asked_wait = None;
-    let waits = Waits::new(retry);
-    for round in 0..=retry.retries {
-        if round > 0 {
-            let wait = backoff(retry, round, asked_wait);
-            let Some(wait) = waits.take(wait, asked_wait.is_some()) else {
-                break;
-            };
-            report.fallback(format_args!(
-                "{}: trying again in {:.1} s (round {} of {})",
+    let mut rounds = Rounds::new(&limits.retry, total);
+    while let Some((pending, wait)) = rounds.next() {
+        let (round, most) = rounds.round();
+        if round > 1 {
+            report.news(format_args!(
+                "{}: trying again in {:.1} s (round {round} of {most})",
                 job.name,
                 wait.as_secs_f64(),
-                round + 1,
-                retry.retries + 1
             ));
             tokio::time::sleep(wait).await;
         }
-        let mut again = Vec::new();
-        asked_wait = None;
-        for (position, &index) in pending.iter().enumerate() {
+        for index in pending {
             let source = &job.sources[index];
+            let attempt = rounds.attempt(index);
             report.info(format_args!(
-                "fetching {} from {source} (source {} of {total}, attempt {})",
+                "fetching {} from {source} (source {} of {total}, attempt {attempt})",
                 job.name,
                 index + 1,
-                attempts[index] + 1
             ));
-            attempts[index] += 1;
             let mut state = match partials[index].take() {
                 Some(partial) => partial,
                 None => Transfer::new(job, source, spool_dir, shared.take())?,
             };
-            let mut outcome =
-                attempt(job, source, dispatcher, limits, &waits, &mut state, report).await;
-            if let Err(Failure::Resumed(reason)) = &outcome {
-                // Whatever the retry budget: what failed was the leftover, not the source.
-                report.fallback(format_args!("{}: {reason}", job.name));
-                outcome = match state.restart(job) {
-                    Ok(()) => {
-                        attempt(job, source, dispatcher, limits, &waits, &mut state, report).await
-                    }
-                    Err(failure) => Err(failure),
-                };
-            }
-            let (reason, disposition, retry_after) = match outcome {
-                Ok(verified) => return Ok((state.spool, verified)),
-                Err(Failure::Local(err)) => {
-                    return Err(err
-                        .context(format!("Failed to fetch {source}"))
-                        .context(format!("failed to fetch {}", job.name)));
-                }
-                Err(Failure::Resumed(reason)) => (reason, Disposition::NextSource, None),
-                Err(Failure::Source {
-                    reason,
-                    disposition,
-                    retry_after,
-                }) => (reason, disposition, retry_after),
+            let at = Attempt {
+                job,
+                source,
+                limits,
+                waits: rounds.waits(),
+                report,
             };
+            let failure = match try_source(&at, dispatcher, &mut state).await {
+                Ok(verified) => return Ok((state.into_spool(), verified)),
+                Err(failure) => failure,
+            };
+            let (reason, disposition, retry_after) = failure.of_source().map_err(|err| {
+                err.context(format!("Failed to fetch {source}"))
+                    .context(format!("failed to fetch {}", job.name))
+            })?;
             // What arrived may be continued by a retry of this same source only; otherwise a
             // shared spool is emptied for the next source.
             if disposition == Disposition::Retry && state.resumable() {
                 partials[index] = Some(state);
-            } else if state.spool.is_shared() && state.spool.reset().is_ok() {
-                shared = Some(state.spool);
+            } else if let Some(spool) = state.into_shared_spool() {
+                shared = Some(spool);
             }
-            if disposition == Disposition::Retry {
-                again.push(index);
-                asked_wait = asked_wait.max(retry_after);
-            }
-            let last_of_round = position + 1 == pending.len();
-            let nothing_left = disposition == Disposition::GiveUp
-                || (last_of_round && (again.is_empty() || round == retry.retries));
-            if !nothing_left {
-                report.fallback(format_args!(
+            match rounds.failed(index, reason.clone(), disposition, retry_after) {
+                After::More => report.news(format_args!(
                     "{}: source {} of {total} ({source}) failed: {reason}",
                     job.name,
                     index + 1
-                ));
-            }
-            last_failure[index] = Some(reason);
-            if disposition == Disposition::GiveUp {
-                return Err(all_failed(job, &last_failure, &attempts));
+                )),
+                After::Last => {}
+                After::GiveUp => return Err(rounds.all_failed(&job.name, &job.sources)),
             }
         }
-        if again.is_empty() {
-            break;
-        }
-        pending = again;
     }
-    Err(all_failed(job, &last_failure, &attempts))
+    Err(rounds.all_failed(&job.name, &job.sources))
 }
 
-/// The final error: every source tried, with its last reason, each as the original ptex
-/// said it (`Failed to fetch <url>: <reason>`), so scripts written against it still match.
-fn all_failed(job: &Job, last_failure: &[Option<String>], attempts: &[u32]) -> anyhow::Error {
-    let tried: Vec<String> = job
-        .sources
-        .iter()
-        .zip(last_failure)
-        .zip(attempts)
-        .filter_map(|((source, failure), &count)| {
-            let failure = failure.as_ref()?;
-            Some(match count {
-                1 => failed_to_fetch(source, failure),
-                n => failed_to_fetch(source, format_args!("{failure} (after {n} attempts)")),
-            })
-        })
-        .collect();
-    match tried.as_slice() {
-        [one] => anyhow!("failed to fetch {}: {one}", job.name),
-        _ => anyhow!(
-            "failed to fetch {}: all {} sources failed: {}",
-            job.name,
-            tried.len(),
-            tried.join("; ")
-        ),
-    }
+/// What every try of one source shares.
+struct Attempt<'a> {
+    job: &'a Job,
+    source: &'a Source,
+    limits: &'a Limits,
+    waits: &'a Waits,
+    report: &'a Reporter,
 }
 
-/// One source's failure in the original ptex's words: `Failed to fetch <url>: <reason>`.
-pub(crate) fn failed_to_fetch(source: &Source, reason: impl std::fmt::Display) -> String {
-    format!("Failed to fetch {source}: {reason}")
-}
-
-/// The wait before retry round `round` (1-based): full jitter over a doubling window, but
-/// at least what a server asked for; never more than the policy's maximum.
-pub(crate) fn backoff(retry: &RetryPolicy, round: u32, asked: Option<Duration>) -> Duration {
-    let window = retry
-        .backoff
-        .saturating_mul(1 << (round - 1).min(16))
-        .min(retry.max_backoff);
-    let jittered = window.mul_f64(random_fraction());
-    jittered.max(asked.unwrap_or_default().min(retry.max_backoff))
-}
-
-/// A number in [0, 1), random enough for jitter.
-fn random_fraction() -> f64 {
-    (spool::random_u64() >> 11) as f64 / (1u64 << 53) as f64
-}
-
-/// What one fetch may still spend waiting because a server asked to (`Retry-After`), across
-/// rounds and parts: as much as the longest single wait (`PTEX_RETRY_MAX_WAIT`), so a
-/// server that asks every request to come back later cannot hold a download for minutes.
-pub(crate) struct Waits {
-    left: Cell<Duration>,
-}
-
-impl Waits {
-    fn new(retry: &RetryPolicy) -> Waits {
-        Waits {
-            left: Cell::new(retry.max_backoff),
-        }
-    }
-
-    /// `wait`, taken from what is left if the server `asked` for it; `None` when that is
-    /// spent (then no more tries).
-    pub(crate) fn take(&self, wait: Duration, asked: bool) -> Option<Duration> {
-        if asked {
-            self.left.set(self.left.get().checked_sub(wait)?);
-        }
-        Some(wait)
-    }
-}
-
-/// How often a slow transfer's bytes go to the spool file (and, while concurrent parts fill
-/// it, the note of how much of it is good is brought up to date).
-pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
-
-/// A transfer in progress: the spool file, the verifier that has seen every byte in it, and
-/// the validator of the response they came from.
-pub(crate) struct Transfer {
-    pub(crate) spool: Spool,
-    pub(crate) verifier: Verifier,
-    pub(crate) validator: Option<String>,
-    /// The `Content-Type` of the response the bytes came from, to say what came back.
-    pub(crate) content_type: Option<String>,
-    /// The source answered a part with something else (the whole file, another range):
-    /// its ranges cannot be trusted, so the rest comes over one connection.
-    pub(crate) one_connection: bool,
-    /// Spans of the same version already in the spool file past the first gap (start ->
-    /// end): concurrent parts wrote them, in this run or a killed one.
-    pub(crate) arrived: BTreeMap<u64, u64>,
-    /// The source's [`source_key`], for the note.
-    pub(crate) key: String,
-}
-
-impl Transfer {
-    /// A transfer from `source`'s first byte, in `shared` if given, else in a private spool.
-    fn new(
-        job: &Job,
-        source: &Source,
-        spool_dir: &Path,
-        shared: Option<Spool>,
-    ) -> anyhow::Result<Transfer> {
-        let spool = match shared {
-            Some(spool) => spool,
-            None => Spool::create(spool_dir, &job.name).with_context(|| {
-                let dir = std::path::absolute(spool_dir);
-                format!(
-                    "failed to fetch {}: {}",
-                    job.name,
-                    failed_to_fetch(
-                        source,
-                        format_args!(
-                            "cannot create a spool file in {}",
-                            dir.as_deref().unwrap_or(spool_dir).display()
-                        )
-                    )
-                )
-            })?,
-        };
-        Ok(Transfer {
-            spool,
-            verifier: Verifier::new(job.expected.clone()),
-            validator: None,
-            content_type: None,
-            one_connection: false,
-            arrived: BTreeMap::new(),
-            key: source_key(source),
-        })
-    }
-
-    /// The spans of the file on disk: the verified first bytes, and what arrived past them.
-    pub(crate) fn spans(&self) -> Spans {
-        spans(self.verifier.accepted(), &self.arrived)
-    }
-
-    /// Notes what is on disk, for a later run to continue if this one is killed; best
-    /// effort (a run that cannot note only loses the chance to be continued).
-    pub(crate) fn note(&self, total: Option<u64>) {
-        if let Some(validator) = &self.validator {
-            let _ = self.spool.note(&self.key, validator, total, &self.spans());
-        }
-    }
-
-    /// Whether a ranged request could continue this transfer.
-    fn resumable(&self) -> bool {
-        self.validator.is_some() && self.verifier.accepted() > 0
-    }
-
-    /// The rest of the file, if this transfer can be continued.
-    fn resume(&self) -> Option<Part> {
-        let validator = self.validator.clone().filter(|_| self.resumable())?;
-        Some(Part {
-            start: self.verifier.accepted(),
-            end: None,
-            validator,
-        })
-    }
-
-    /// Starts over from the first byte (the source sent the whole file again).
-    fn restart(&mut self, job: &Job) -> Result<(), Failure> {
-        self.spool.reset().map_err(|e| self.spool_error(e))?;
-        self.verifier = Verifier::new(job.expected.clone());
-        self.arrived.clear();
-        Ok(())
-    }
-
-    /// A mismatch found before the body is read, with what the source says it sends when
-    /// that is a page rather than a file.
-    fn early_mismatch(&self, err: VerifyError) -> Failure {
-        let words = match err {
-            VerifyError::DeclaredSize { declared: 0, .. } => sniff::describe(&[], 0, None),
-            _ => sniff::describe_type(self.content_type.as_deref()),
-        };
-        let mut failure = Failure::from(err);
-        if let (Failure::Source { reason, .. }, Some(words)) = (&mut failure, words) {
-            reason.push_str(&format!("; {words}"));
-        }
-        failure
-    }
-
-    /// A mismatch found once the body is in, with what came back in plain words when it
-    /// was not a file at all (an HTML page, an empty body, a JSON error).
-    fn late_mismatch(&mut self, err: VerifyError, length: u64) -> Failure {
-        let words = self
-            .head(length)
-            .and_then(|head| sniff::describe(&head, length, self.content_type.as_deref()));
-        let mut failure = Failure::from(err);
-        if let (Failure::Source { reason, .. }, Some(words)) = (&mut failure, words) {
-            reason.push_str(&format!("; {words}"));
-        }
-        failure
-    }
-
-    /// Words for an unverifiable body that looks like a page or nothing rather than the
-    /// file `name` (see [`sniff::unexpected`]).
-    fn unexpected_page(&mut self, name: &str, length: u64) -> Option<String> {
-        let head = self.head(length)?;
-        sniff::unexpected(name, &head, length, self.content_type.as_deref())
-    }
-
-    /// The first bytes of the spool file (of `length` in all), for [`sniff`] to look at.
-    fn head(&mut self, length: u64) -> Option<Vec<u8>> {
-        let mut head = vec![0; sniff::HEAD.min(length as usize)];
-        let file = self.spool.handle().ok()?;
-        crate::os::read_exact_at(&file, &mut head, 0).ok()?;
-        Some(head)
-    }
-
-    pub(crate) fn spool_error(&self, err: std::io::Error) -> Failure {
-        Failure::Local(anyhow!(
-            "cannot write spool file {}: {err}",
-            self.spool.path().display()
-        ))
-    }
-}
-
-/// The spans `0..prefix` and `arrived` (those past `prefix`), merged.
-pub(crate) fn spans(prefix: u64, arrived: &BTreeMap<u64, u64>) -> Spans {
-    let mut spans: Spans = Vec::new();
-    if prefix > 0 {
-        spans.push((0, prefix));
-    }
-    for (&start, &end) in arrived.range(prefix..) {
-        match spans.last_mut() {
-            Some(last) if start <= last.1 => last.1 = last.1.max(end),
-            _ => spans.push((start, end)),
-        }
-    }
-    spans
-}
-
-/// Receives `plan`'s parts into `state`. A source that answers parts badly (the whole
-/// file, another range, another version) is asked once more for what is left with one plain
-/// request, as curl would make, instead of parts.
-async fn receive_parts(
-    shared: &parts::Shared<'_>,
-    first: Option<Download>,
+/// One try of one source; once more from the first byte when what failed was the bytes
+/// continued from an earlier attempt or run, whatever the retry budget: what failed was the
+/// leftover, not the source.
+async fn try_source(
+    at: &Attempt<'_>,
+    dispatcher: &mut Dispatcher,
     state: &mut Transfer,
-    plan: &Plan,
-) -> Result<(), Failure> {
-    let received = parts::receive(shared, first, state, plan).await;
-    if !shared.ranges_broken.get() {
-        return received;
+) -> Result<Verified, Failure> {
+    let Attempt { job, report, .. } = *at;
+    match attempt(at, dispatcher, state).await {
+        Err(Failure::Resumed(reason)) => {
+            report.news(format_args!("{}: {reason}", job.name));
+            attempt(at, dispatcher, state).await
+        }
+        outcome => outcome,
     }
-    state.one_connection = true;
-    let reason = match received {
-        Err(Failure::Source { reason, .. }) => reason,
-        _ => "the source answered a part badly".to_string(),
-    };
-    Err(Failure::Source {
-        reason: format!("{reason}; going on over one connection"),
-        disposition: Disposition::Retry,
-        retry_after: None,
-    })
 }
 
 /// One try of one source, from where `state` left off (or the start) to the verdict.
 async fn attempt(
-    job: &Job,
-    source: &Source,
+    at: &Attempt<'_>,
     dispatcher: &mut Dispatcher,
-    limits: &Limits,
-    waits: &Waits,
     state: &mut Transfer,
-    report: &Reporter,
 ) -> Result<Verified, Failure> {
+    let Attempt {
+        job,
+        source,
+        limits,
+        waits,
+        report,
+    } = *at;
     // Every byte is already here (a run killed after its last one): nothing to ask for.
-    let have = state.verifier.accepted();
+    let have = state.accepted();
     if have > 0 && job.expected.size == Some(have) {
-        return finish(job, source, state, have, report);
+        return finish(at, state, have).await;
     }
-    // Spans a killed run left past the first gap: only the holes around them are asked for,
-    // each with a ranged request of its own guarded by the noted validator.
+    // Spans a killed run left past the first gap: only the holes around them are asked for.
     if let Some(plan) = Plan::continuing(&limits.parallel, state, job.expected.size) {
-        let first = state.arrived.keys().next().copied().unwrap_or(have);
-        let progress = report.progress();
-        progress.start(job.expected.size);
-        progress.advance(have + state.arrived.iter().map(|(s, e)| e - s).sum::<u64>());
-        report.info(format_args!(
-            "{source}: fetching the {} bytes an earlier run did not write, in {} parts over \
-             up to {} connections",
-            plan.missing(state),
-            plan.count(state),
-            plan.connections(),
-        ));
-        dispatcher.prepare(source).await?;
-        let shared = parts::Shared::new(dispatcher, source, &job.options, limits, waits, report);
-        receive_parts(&shared, None, state, &plan).await?;
-        return finish(job, source, state, have.max(first), report);
+        let first = state.arrived().keys().next().copied().unwrap_or(have);
+        fill_holes(at, dispatcher, state, &plan).await?;
+        return finish(at, state, have.max(first)).await;
     }
-    let mut observe = |head: &_| report.response(head);
-    let resume = state.resume();
-    let mut download = dispatcher
-        .open(source, &job.options, resume.as_ref(), &mut observe)
-        .await?;
-    let offset = match download.starts_at() {
-        // A part of another version than the one asked for (a server that ignores
-        // `If-Range`): nothing of it joins the bytes already here.
-        Some(_)
-            if resume
-                .as_ref()
-                .is_some_and(|part| download.validator().is_some_and(|v| v != part.validator)) =>
-        {
-            state.restart(job)?;
-            state.validator = None;
-            return Err(Failure::Source {
-                reason: "the source sent part of another version of the file than the one \
-                         asked for (its validator changed)"
-                    .to_string(),
-                disposition: Disposition::Retry,
-                retry_after: None,
-            });
-        }
-        Some(offset) => {
-            report.info(format_args!("{source}: resuming at byte {offset}"));
-            offset
-        }
-        None => {
-            if state.verifier.accepted() > 0 {
-                state.restart(job)?;
-            }
-            0
-        }
-    };
-    state.validator = download.validator().map(str::to_string);
-    let declared = download.content_length().map(|rest| offset + rest);
-    state.content_type = download.content_type().map(str::to_string);
-    state
-        .verifier
-        .check_declared(declared)
-        .map_err(|e| state.early_mismatch(e))?;
-    state
-        .verifier
-        .check_declared_sha256(download.declared_sha256())
-        .map_err(|e| state.early_mismatch(e))?;
-    let total = job.expected.size.or(declared);
+    let (mut download, offset) = open(at, dispatcher, state).await?;
+    let total = job
+        .expected
+        .size
+        .or(download.content_length().map(|rest| offset + rest));
     // Lets a later run continue these bytes if this one is killed.
     state.note(total);
     let progress = report.progress();
@@ -542,20 +171,27 @@ async fn attempt(
     let splittable = Plan::new(&limits.parallel, &download, state, total).is_some();
     let at_once = limits.parallel.probe.is_zero();
     let probe = splittable.then(|| tokio::time::Instant::now() + limits.parallel.probe);
-    let from = state.verifier.accepted();
+    let from = state.accepted();
     let started = tokio::time::Instant::now();
-    if receive(&mut download, state, timeouts, progress, probe, total).await? == Received::All {
-        return finish(job, source, state, offset, report);
-    }
+    let received = receive_in_order(&mut download, state, timeouts, progress, probe, total);
+    let waited = match received.await? {
+        Received::Paused { waited } => waited,
+        _ => return finish(at, state, offset).await,
+    };
     let seconds = started.elapsed().as_secs_f64().max(1e-6);
-    let rate = (state.verifier.accepted() - from) as f64 / seconds;
+    let probe = Probe {
+        rate: (state.accepted() - from) as f64 / seconds,
+        waiting: waited.as_secs_f64() / seconds,
+        hash_rate: state.hash_rate(),
+    };
     let plan = Plan::new(&limits.parallel, &download, state, total)
-        .filter(|_| at_once || rate < FAST_CONNECTION);
+        .filter(|_| at_once || probe.split_pays());
+    let speeds = probe.to_string();
     match plan {
         Some(plan) => {
             let why = match at_once {
                 true => "PTEX_SPLIT_AFTER is 0".to_string(),
-                false => format!("one connection gave {:.1} MB/s", rate / 1e6),
+                false => speeds,
             };
             report.info(format_args!(
                 "{source}: fetching the last {} bytes in {} parts over up to {} connections \
@@ -564,40 +200,131 @@ async fn attempt(
                 plan.count(state),
                 plan.connections(),
             ));
-            let shared =
-                parts::Shared::new(dispatcher, source, &job.options, limits, waits, report);
-            receive_parts(&shared, Some(download), state, &plan).await?;
+            let split = Split::new(dispatcher, source, &job.options, limits, waits, report);
+            receive_parts(&split, Some(download), state, &plan).await?;
         }
         None => {
-            receive(&mut download, state, timeouts, progress, None, total).await?;
+            report.info(format_args!(
+                "{source}: staying on one connection ({speeds})"
+            ));
+            receive_in_order(&mut download, state, timeouts, progress, None, total).await?;
         }
     }
-    finish(job, source, state, offset, report)
+    finish(at, state, offset).await
+}
+
+/// Fetches the holes `plan` finds in a file a killed run left spans of, each with a ranged
+/// request of its own guarded by the noted validator.
+async fn fill_holes(
+    at: &Attempt<'_>,
+    dispatcher: &mut Dispatcher,
+    state: &mut Transfer,
+    plan: &Plan,
+) -> Result<(), Failure> {
+    let Attempt {
+        job,
+        source,
+        limits,
+        waits,
+        report,
+    } = *at;
+    let progress = report.progress();
+    progress.start(job.expected.size);
+    let arrived: u64 = state.arrived().iter().map(|(s, e)| e - s).sum();
+    progress.advance(state.accepted() + arrived);
+    report.info(format_args!(
+        "{source}: fetching the {} bytes an earlier run did not write, in {} parts over up \
+         to {} connections",
+        plan.missing(state),
+        plan.count(state),
+        plan.connections(),
+    ));
+    dispatcher.prepare(source).await?;
+    let split = Split::new(dispatcher, source, &job.options, limits, waits, report);
+    receive_parts(&split, None, state, plan).await
+}
+
+/// Asks `source` for the file, or for the rest of it when `state` can be continued; takes
+/// what the response says about itself. Returns the response and the byte it starts at.
+async fn open(
+    at: &Attempt<'_>,
+    dispatcher: &mut Dispatcher,
+    state: &mut Transfer,
+) -> Result<(Download, u64), Failure> {
+    let Attempt {
+        job,
+        source,
+        report,
+        ..
+    } = *at;
+    let mut observe = |head: &_| report.response(head);
+    let resume = state.resume();
+    let download = dispatcher
+        .open(source, &job.options, resume.as_ref(), &mut observe)
+        .await?;
+    let offset = match download.starts_at() {
+        // A part of another version than the one asked for (a server that ignores
+        // `If-Range`): nothing of it joins the bytes already here.
+        Some(_)
+            if resume
+                .as_ref()
+                .is_some_and(|part| download.validator().is_some_and(|v| v != part.validator)) =>
+        {
+            state.forget()?;
+            return Err(Failure::retry(
+                "the source sent part of another version of the file than the one asked for \
+                 (its validator changed)",
+            ));
+        }
+        Some(offset) => {
+            report.info(format_args!("{source}: resuming at byte {offset}"));
+            offset
+        }
+        None => {
+            if state.accepted() > 0 {
+                state.restart()?;
+            }
+            0
+        }
+    };
+    state.answered(&download, offset)?;
+    Ok((download, offset))
+}
+
+/// Receives `plan`'s parts into `state`. A source that answers parts badly (the whole
+/// file, another range, another version) is asked once more for what is left with one plain
+/// request, as curl would make, instead of parts.
+async fn receive_parts(
+    split: &Split<'_>,
+    first: Option<Download>,
+    state: &mut Transfer,
+    plan: &Plan,
+) -> Result<(), Failure> {
+    let received = parts::receive(split, first, state, plan).await;
+    if !split.ranges_broken.get() {
+        return received;
+    }
+    state.keep_to_one_connection();
+    let reason = match received {
+        Err(Failure::Source { reason, .. }) => reason,
+        _ => "the source answered a part badly".to_string(),
+    };
+    Err(Failure::retry(format!(
+        "{reason}; going on over one connection"
+    )))
 }
 
 /// The verdict on a transfer whose bytes all arrived (`offset` of them in an earlier
 /// attempt or run).
-fn finish(
-    job: &Job,
-    source: &Source,
-    state: &mut Transfer,
-    offset: u64,
-    report: &Reporter,
-) -> Result<Verified, Failure> {
-    let length = state.verifier.accepted();
-    let verifier = std::mem::replace(&mut state.verifier, Verifier::new(Expected::default()));
-    let verified = match verifier.finish() {
-        Ok(verified) => verified,
-        // Bytes continued from an earlier attempt or run may be what is wrong (a corrupted
-        // spool file): try this source once more from the first byte before judging it.
-        Err(err) if offset > 0 => {
-            state.validator = None;
-            return Err(Failure::Resumed(format!(
-                "{err} (after resuming at byte {offset}; starting over)"
-            )));
-        }
-        Err(err) => return Err(state.late_mismatch(err, length)),
-    };
+async fn finish(at: &Attempt<'_>, state: &mut Transfer, offset: u64) -> Result<Verified, Failure> {
+    let Attempt {
+        job,
+        source,
+        report,
+        ..
+    } = *at;
+    let length = state.accepted();
+    let verified = state.verdict(offset).await?;
     report.info(format_args!(
         "{source}: verified {} bytes, sha256 {}",
         verified.size, verified.sha256
@@ -611,175 +338,120 @@ fn finish(
     Ok(verified)
 }
 
-/// A connection faster than this (bytes per second) is left alone: it is about what one
-/// connection gives when the machine itself (receiving, spooling and hashing on two cores)
-/// is the limit, where more connections only add work. Below it, the server or the path
-/// limits each connection, and more connections add bandwidth.
+/// A connection faster than this (bytes per second) is left alone, whatever else the probe
+/// says: it is about what one connection gives when the machine itself (receiving,
+/// spooling and hashing on two cores) is the limit, where more connections only add work.
+/// On a loaded two-core machine one loopback connection measured 200 to 575 MB/s against a
+/// hash rate of about 1.1 GB/s, and parts were no faster there: the hash alone would start
+/// them more often than this ceiling does.
 const FAST_CONNECTION: f64 = 256.0 * 1024.0 * 1024.0;
 
-/// How far [`receive`] got.
-#[derive(PartialEq)]
-enum Received {
-    All,
-    /// It stopped at the deadline, the body not yet over.
-    Paused,
+/// The share of this machine's hash rate a connection must fall below to be split: one
+/// that keeps up with the hash is left alone.
+const HASH_SHARE: f64 = 0.8;
+
+/// The share of the time one connection must keep ptex waiting for its next bytes for the
+/// connection to be the limit; below it, ptex was busy taking what arrived.
+const WAITING_SHARE: f64 = 0.25;
+
+/// What one connection showed over its first `PTEX_SPLIT_AFTER`.
+struct Probe {
+    /// Bytes per second it gave.
+    rate: f64,
+    /// The share of the time ptex waited for it to send more.
+    waiting: f64,
+    /// How fast this machine hashed its bytes, when enough were hashed to tell.
+    hash_rate: Option<f64>,
 }
 
-/// Bytes gathered before they are written to the spool file and handed to the verifier.
-const SPOOL_BUFFER: usize = 256 * 1024;
-
-/// Receives the rest of `download` in order (or what comes before `until`), into the spool
-/// file and on to the verifier. Every network buffer is let go of at once (the hasher
-/// reads the bytes back from the file), so the client reuses its buffers.
-async fn receive(
-    download: &mut Download,
-    state: &mut Transfer,
-    timeouts: &Timeouts,
-    progress: &Progress,
-    until: Option<tokio::time::Instant>,
-    total: Option<u64>,
-) -> Result<Received, Failure> {
-    let file = state.spool.handle().map_err(|e| state.spool_error(e))?;
-    // In order from here on: what arrived past this point is written again.
-    let at = state.verifier.accepted();
-    state.arrived.retain(|&start, _| start > at);
-    state.spool.seek(at).map_err(|e| state.spool_error(e))?;
-    let mut floor = SpeedFloor::new(timeouts);
-    let mut buffer = Vec::with_capacity(SPOOL_BUFFER);
-    let mut checkpoint = tokio::time::Instant::now();
-    let outcome = loop {
-        if until.is_some_and(|until| tokio::time::Instant::now() >= until) {
-            break Ok(Received::Paused);
-        }
-        // The same read, woken about once a second: a transfer that waits (a stall, or a
-        // response that never ends after its last byte) still notes what it has.
-        let next = {
-            let mut chunk = std::pin::pin!(download.chunk());
-            loop {
-                let wake = checkpoint + CHECKPOINT_EVERY;
-                match tokio::time::timeout_at(wake, chunk.as_mut()).await {
-                    Ok(next) => break next,
-                    Err(_) => {
-                        spool_buffer(state, &file, &mut buffer)?;
-                        state.note(total);
-                        checkpoint = tokio::time::Instant::now();
-                    }
-                }
-            }
-        };
-        let chunk = match next {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => break Ok(Received::All),
-            Err(err) => break Err(err.into()),
-        };
-        if let Err(failure) = floor.check(chunk.len()) {
-            break Err(failure);
-        }
-        progress.advance(chunk.len() as u64);
-        gather(&mut buffer, SPOOL_BUFFER, &chunk, |full| {
-            spool_buffer(state, &file, full)
-        })?;
-        // A slow transfer still reaches the file about once a second, for a later run to
-        // continue if this one is killed.
-        if checkpoint.elapsed() >= CHECKPOINT_EVERY {
-            spool_buffer(state, &file, &mut buffer)?;
-            state.note(total);
-            checkpoint = tokio::time::Instant::now();
-        }
-    };
-    // What arrived counts even when the transfer broke off: a retry continues after it.
-    spool_buffer(state, &file, &mut buffer)?;
-    outcome
-}
-
-/// Adds `bytes` to `buffer`, handing it to `flush` (which empties it) each time it holds
-/// `size` bytes. The buffer never grows: fewer, larger allocations keep the heap small.
-pub(crate) fn gather(
-    buffer: &mut Vec<u8>,
-    size: usize,
-    bytes: &[u8],
-    mut flush: impl FnMut(&mut Vec<u8>) -> Result<(), Failure>,
-) -> Result<(), Failure> {
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        let (now, later) = rest.split_at((size - buffer.len()).min(rest.len()));
-        buffer.extend_from_slice(now);
-        rest = later;
-        if buffer.len() == size {
-            flush(buffer)?;
-        }
+impl Probe {
+    /// Whether splitting the rest into parts pays. Parts add bandwidth only where the
+    /// server or the path limits each connection. They cannot when this machine is the
+    /// limit: when the bytes were there before ptex asked for them (it was busy receiving,
+    /// spooling, or waiting for the hash to catch up), or when the connection keeps up with
+    /// the hash (the verifier cannot go faster); more connections then only add work on
+    /// the same cores.
+    fn split_pays(&self) -> bool {
+        let limit = self.hash_rate.map_or(FAST_CONNECTION, |hash| {
+            FAST_CONNECTION.min(HASH_SHARE * hash)
+        });
+        self.waiting >= WAITING_SHARE && self.rate < limit
     }
-    Ok(())
 }
 
-/// Appends `buffer` to the spool file and hands its bytes to the verifier.
-fn spool_buffer(
-    state: &mut Transfer,
-    file: &Arc<File>,
-    buffer: &mut Vec<u8>,
-) -> Result<(), Failure> {
-    if buffer.is_empty() {
-        return Ok(());
-    }
-    if let Err(e) = state.spool.write(buffer) {
-        return Err(state.spool_error(e));
-    }
-    let start = state.verifier.accepted();
-    state
-        .verifier
-        .update_from_file(file, start, buffer.len() as u64)?;
-    buffer.clear();
-    Ok(())
-}
-
-/// A stable name for a source that holds no secret: the sha256 of its URL.
-pub(crate) fn source_key(source: &Source) -> String {
-    Sha256Hex::digest(source.url().as_str().as_bytes()).to_string()
-}
-
-/// The low-speed floor: a transfer that moves fewer than `limit` bytes per second over a
-/// whole window of `window` is abandoned (and retried), as curl's `--speed-limit` does. A
-/// complete stall is the read timeout's business; this catches the drip.
-pub(crate) struct SpeedFloor {
-    limit: u64,
-    window: Duration,
-    started: tokio::time::Instant,
-    bytes: u64,
-}
-
-impl SpeedFloor {
-    pub(crate) fn new(timeouts: &Timeouts) -> SpeedFloor {
-        SpeedFloor {
-            limit: timeouts.low_speed_limit,
-            window: timeouts.low_speed_time,
-            started: tokio::time::Instant::now(),
-            bytes: 0,
+impl std::fmt::Display for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "one connection gave {:.1} MB/s, waited for {:.0} % of the time",
+            self.rate / 1e6,
+            self.waiting * 100.0
+        )?;
+        if let Some(hash) = self.hash_rate {
+            write!(f, ", hashing goes at {:.1} MB/s", hash / 1e6)?;
         }
-    }
-
-    pub(crate) fn check(&mut self, received: usize) -> Result<(), Failure> {
-        self.bytes += received as u64;
-        let elapsed = self.started.elapsed();
-        if self.limit == 0 || elapsed < self.window {
-            return Ok(());
-        }
-        let rate = self.bytes as f64 / elapsed.as_secs_f64();
-        if rate < self.limit as f64 {
-            return Err(Failure::Source {
-                reason: format!(
-                    "too slow: {rate:.0} bytes/s over {:.1} s, below the floor of {} bytes/s \
-                     (PTEX_LOW_SPEED_LIMIT)",
-                    elapsed.as_secs_f64(),
-                    self.limit
-                ),
-                disposition: Disposition::Retry,
-                retry_after: None,
-            });
-        }
-        // A new window starts: one slow stretch in a long, fast download does not count
-        // against the next.
-        self.started = tokio::time::Instant::now();
-        self.bytes = 0;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MB: f64 = 1e6;
+
+    fn probe(rate: f64, waiting: f64, hash_rate: Option<f64>) -> Probe {
+        Probe {
+            rate: rate * MB,
+            waiting,
+            hash_rate: hash_rate.map(|hash| hash * MB),
+        }
+    }
+
+    #[test]
+    fn one_connection_that_keeps_up_with_the_hash_is_not_split() {
+        // A slow hash (a small or busy machine): a connection at 200 MB/s keeps up with it,
+        // though it waited for every byte and is below the fixed ceiling.
+        assert!(!probe(200.0, 0.9, Some(220.0)).split_pays());
+        assert!(!probe(180.0, 0.9, Some(220.0)).split_pays());
+        // Loopback on two cores: as fast as sha256 goes, or faster (the hash queue fills).
+        assert!(!probe(1100.0, 0.5, Some(1100.0)).split_pays());
+        assert!(!probe(1700.0, 0.5, Some(1100.0)).split_pays());
+    }
+
+    #[test]
+    fn one_connection_whose_bytes_were_always_there_is_not_split() {
+        // ptex, not the source, was the limit: busy receiving and spooling, or held up by
+        // the hash catching up. Parts would only add work on the same cores.
+        assert!(!probe(100.0, 0.0, Some(1100.0)).split_pays());
+        assert!(!probe(100.0, 0.2, Some(1100.0)).split_pays());
+        assert!(!probe(10.0, 0.1, None).split_pays());
+    }
+
+    #[test]
+    fn one_connection_the_source_holds_back_is_split() {
+        // A server limiting each connection (20 MB/s), or a slow one (s3s-fs).
+        assert!(probe(22.0, 0.99, Some(1400.0)).split_pays());
+        assert!(probe(22.0, 0.8, None).split_pays());
+        assert!(probe(165.0, 0.5, Some(1100.0)).split_pays());
+        assert!(probe(0.0, 1.0, Some(1.0)).split_pays());
+    }
+
+    #[test]
+    fn a_fast_connection_is_left_alone_whatever_the_hash() {
+        let fast = FAST_CONNECTION / MB;
+        assert!(!probe(fast, 0.9, None).split_pays());
+        assert!(!probe(fast, 0.9, Some(4000.0)).split_pays());
+        assert!(!probe(2.0 * fast, 0.9, Some(4000.0)).split_pays());
+        assert!(probe(0.9 * fast, 0.9, Some(4000.0)).split_pays());
+    }
+
+    #[test]
+    fn the_probe_says_what_it_measured() {
+        assert_eq!(
+            probe(22.25, 0.79, Some(1354.2)).to_string(),
+            "one connection gave 22.2 MB/s, waited for 79 % of the time, hashing goes at \
+             1354.2 MB/s"
+        );
     }
 }

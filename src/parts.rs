@@ -7,11 +7,8 @@
 //! later attempt (or run) fetches only the holes. A file is split only when its expected
 //! sha256 and a validator tie every part to one version of it.
 
-use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
-use std::fs::File;
-use std::path::Path;
-use std::sync::Arc;
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -19,11 +16,10 @@ use futures_util::stream::FuturesUnordered;
 use ptex_config::Parallel;
 use ptex_schemes::{Dispatcher, Disposition, Download, FetchError, Part, RequestOptions, Source};
 
-use crate::fetch::{
-    CHECKPOINT_EVERY, Failure, Limits, SpeedFloor, Transfer, Waits, backoff, gather, spans,
-};
+use crate::job::Limits;
 use crate::report::Reporter;
-use crate::verify::Verifier;
+use crate::retry::{Waits, backoff};
+use crate::transfer::{self, CHECKPOINT_EVERY, Failure, Received, Receiving, Sink, Transfer};
 
 /// The smallest and largest part: small enough that every connection gets several (so a
 /// slow one holds up little at the end), large enough that requests cost little.
@@ -32,10 +28,6 @@ const MAX_PART: u64 = 64 << 20;
 
 /// Parts each connection should get, ideally.
 const PARTS_PER_CONNECTION: u64 = 4;
-
-/// Bytes a part gathers before writing them to the spool file (and handing them on to be
-/// hashed, if they are at the front).
-const PART_BUFFER: usize = 128 * 1024;
 
 /// How the rest of a file is cut.
 pub(crate) struct Plan {
@@ -56,9 +48,9 @@ impl Plan {
         total: Option<u64>,
     ) -> Option<Plan> {
         let total = total?;
-        let rest = total.checked_sub(state.verifier.accepted())?;
+        let rest = total.checked_sub(state.accepted())?;
         let worth_it = parallel.connections > 1 && rest >= parallel.min_size;
-        if !worth_it || !download.splittable() || state.one_connection {
+        if !worth_it || !download.splittable() || state.one_connection() {
             return None;
         }
         Plan::tied(parallel, state, total)
@@ -71,7 +63,7 @@ impl Plan {
         state: &Transfer,
         total: Option<u64>,
     ) -> Option<Plan> {
-        if state.arrived.is_empty() {
+        if state.arrived().is_empty() {
             return None;
         }
         Plan::tied(parallel, state, total?)
@@ -80,10 +72,10 @@ impl Plan {
     /// A plan for what `state` misses of `total` bytes, if a validator and the expected
     /// sha256 tie its parts to one version of the file.
     fn tied(parallel: &Parallel, state: &Transfer, total: u64) -> Option<Plan> {
-        if state.validator.is_none() || !state.verifier.expects_sha256() {
+        if state.validator().is_none() || !state.expects_sha256() {
             return None;
         }
-        let rest = total.checked_sub(state.verifier.accepted())?;
+        let rest = total.checked_sub(state.accepted())?;
         let ideal = rest / (parallel.connections as u64 * PARTS_PER_CONNECTION);
         Some(Plan {
             total,
@@ -111,8 +103,8 @@ impl Plan {
     /// into parts.
     fn spans(&self, state: &Transfer) -> VecDeque<Span> {
         let mut holes = Vec::new();
-        let mut at = state.verifier.accepted();
-        for (&start, &end) in state.arrived.range(at..) {
+        let mut at = state.accepted();
+        for (&start, &end) in state.arrived().range(at..) {
             if start > at {
                 holes.push((at, start.min(self.total)));
             }
@@ -137,8 +129,8 @@ impl Plan {
     }
 }
 
-/// What every part of one transfer shares.
-pub(crate) struct Shared<'a> {
+/// One source's transfer split into parts: what every part shares.
+pub(crate) struct Split<'a> {
     pub(crate) dispatcher: &'a Dispatcher,
     pub(crate) source: &'a Source,
     pub(crate) options: &'a RequestOptions,
@@ -146,10 +138,10 @@ pub(crate) struct Shared<'a> {
     pub(crate) waits: &'a Waits,
     pub(crate) report: &'a Reporter,
     /// Set when the source answered a part with something else: no part is asked again.
-    pub(crate) ranges_broken: std::cell::Cell<bool>,
+    pub(crate) ranges_broken: Cell<bool>,
 }
 
-impl<'a> Shared<'a> {
+impl<'a> Split<'a> {
     /// What every part of one source's transfer shares; no part has been answered badly yet.
     pub(crate) fn new(
         dispatcher: &'a Dispatcher,
@@ -158,15 +150,15 @@ impl<'a> Shared<'a> {
         limits: &'a Limits,
         waits: &'a Waits,
         report: &'a Reporter,
-    ) -> Shared<'a> {
-        Shared {
+    ) -> Split<'a> {
+        Split {
             dispatcher,
             source,
             options,
             limits,
             waits,
             report,
-            ranges_broken: std::cell::Cell::new(false),
+            ranges_broken: Cell::new(false),
         }
     }
 }
@@ -181,61 +173,32 @@ struct Span {
 }
 
 /// Receives the rest of the file in concurrent parts, `first` (the response that opened
-/// the transfer, if any) serving the first. On return, the verifier has seen every byte before the
-/// first gap, `state.arrived` lists the spans written past it, and the note says so.
+/// the transfer, if any) serving the first. On return, the verifier has seen every byte
+/// before the first gap, the transfer lists the spans written past it, and the note says so.
 pub(crate) async fn receive(
-    shared: &Shared<'_>,
+    split: &Split<'_>,
     first: Option<Download>,
     state: &mut Transfer,
     plan: &Plan,
 ) -> Result<(), Failure> {
-    let file = state.spool.handle().map_err(|e| state.spool_error(e))?;
-    let result = fill(shared, first, state, plan, &file).await;
-    drop(file);
-    state.note(Some(plan.total));
-    result
-}
-
-async fn fill(
-    shared: &Shared<'_>,
-    first: Option<Download>,
-    state: &mut Transfer,
-    plan: &Plan,
-    file: &Arc<File>,
-) -> Result<(), Failure> {
-    let validator = state.validator.clone().unwrap_or_default();
-    let path = state.spool.path().to_path_buf();
     let mut waiting = plan.spans(state);
-    let ledger = RefCell::new(Ledger {
-        verifier: &mut state.verifier,
-        file: file.clone(),
-        arrived: std::mem::take(&mut state.arrived),
-    });
-    let target = Target {
-        file,
-        path: &path,
-        ledger: &ledger,
-    };
+    let transfer = RefCell::new(&mut *state);
     let mut running = FuturesUnordered::new();
     if let Some(span) = waiting.pop_front() {
-        running.push(receive_span(shared, &target, &validator, span, first));
+        running.push(receive_span(split, &transfer, span, first));
     }
     let mut checkpoint = tokio::time::Instant::now();
     let outcome = loop {
         while running.len() < plan.connections
             && let Some(span) = waiting.pop_front()
         {
-            running.push(receive_span(shared, &target, &validator, span, None));
+            running.push(receive_span(split, &transfer, span, None));
         }
         // About once a second, whether or not a part ends, a later run learns every span
         // it could keep: the note never vouches for a byte not yet written.
         let next = tokio::time::timeout_at(checkpoint + CHECKPOINT_EVERY, running.next()).await;
         if checkpoint.elapsed() >= CHECKPOINT_EVERY {
-            let ledger = ledger.borrow();
-            let written = spans(ledger.verifier.accepted(), &ledger.arrived);
-            let _ = state
-                .spool
-                .note(&state.key, &validator, Some(plan.total), &written);
+            transfer.borrow().note(Some(plan.total));
             checkpoint = tokio::time::Instant::now();
         }
         let Ok(next) = next else {
@@ -245,7 +208,7 @@ async fn fill(
             break Ok(());
         };
         if let Err(failure) = result
-            && let Err(failure) = again(shared, failure, &span, received).map(|span| {
+            && let Err(failure) = retry_part(split, failure, &span, received).map(|span| {
                 waiting.push_front(span);
             })
         {
@@ -253,10 +216,9 @@ async fn fill(
         }
     };
     drop(running);
-    let Ledger { arrived, .. } = ledger.into_inner();
-    state.arrived = arrived;
+    state.note(Some(plan.total));
     outcome?;
-    match state.verifier.accepted() {
+    match state.accepted() {
         got if got == plan.total => Ok(()),
         got => Err(Failure::Local(anyhow::anyhow!(
             "the parts of the file left a gap at byte {got}"
@@ -264,41 +226,11 @@ async fn fill(
     }
 }
 
-/// Where parts go: the spool file (by path, for messages), and the ledger of what is in it.
-struct Target<'a, 'v> {
-    file: &'a File,
-    path: &'a Path,
-    ledger: &'a RefCell<Ledger<'v>>,
-}
-
-/// What is in the spool file: the verifier has seen every byte before the first gap; runs of
-/// bytes after it wait for the gap to close (start -> end).
-struct Ledger<'v> {
-    verifier: &'v mut Verifier,
-    file: Arc<File>,
-    arrived: BTreeMap<u64, u64>,
-}
-
-impl Ledger<'_> {
-    /// Bytes `start..end` are in the file: the verifier reads every byte that is now
-    /// contiguous with what it has seen (at once, for the part at the front).
-    fn wrote(&mut self, start: u64, end: u64) -> Result<(), Failure> {
-        self.arrived.insert(start, end);
-        let mut good = self.verifier.accepted();
-        while let Some(end) = self.arrived.remove(&good) {
-            self.verifier
-                .update_from_file(&self.file, good, end - good)?;
-            good = end;
-        }
-        Ok(())
-    }
-}
-
 /// What is left of `span` (of which `received` bytes arrived) to try again after `failure`,
 /// if the failure may pass and the span has tries left; else the failure, which ends this
 /// attempt at the source.
-fn again(
-    shared: &Shared<'_>,
+fn retry_part(
+    split: &Split<'_>,
     failure: Failure,
     span: &Span,
     received: u64,
@@ -312,7 +244,7 @@ fn again(
         return Err(failure);
     };
     let failures = span.failures + 1;
-    if failures > shared.limits.retry.retries {
+    if failures > split.limits.retry.retries {
         return Err(Failure::Source {
             reason,
             disposition: Disposition::Retry,
@@ -324,9 +256,9 @@ fn again(
         0 => "failed".to_string(),
         _ => format!("broke off at byte {start}"),
     };
-    shared.report.fallback(format_args!(
+    split.report.news(format_args!(
         "{}: the part from byte {} {what}: {reason}; asking for it again",
-        shared.source, span.start
+        split.source, span.start
     ));
     Ok(Span {
         start,
@@ -336,95 +268,91 @@ fn again(
     })
 }
 
+/// Bytes a part gathers before writing them to the spool file (and handing them on to be
+/// hashed, if they are at the front).
+const PART_BUFFER: usize = 128 * 1024;
+
+/// One part's bytes, written at their offset in the transfer's file.
+struct AtOffset<'t, 'r> {
+    transfer: &'t RefCell<&'r mut Transfer>,
+    start: u64,
+    /// Bytes of the part in the file so far.
+    received: u64,
+}
+
+impl Sink for AtOffset<'_, '_> {
+    fn take(&mut self, buffer: &mut Vec<u8>) -> Result<(), Failure> {
+        let len = buffer.len() as u64;
+        let at = self.start + self.received;
+        self.transfer.borrow_mut().write_at(at, buffer)?;
+        self.received += len;
+        Ok(())
+    }
+}
+
 /// Fetches one span into the file at its offset: with `opened` (a response already under
 /// way at the span's start), or with a ranged request of its own. Returns the span, how many
 /// of its bytes are in the file, and how it ended.
 async fn receive_span(
-    shared: &Shared<'_>,
-    target: &Target<'_, '_>,
-    validator: &str,
+    split: &Split<'_>,
+    transfer: &RefCell<&mut Transfer>,
     span: Span,
     opened: Option<Download>,
 ) -> (Span, u64, Result<(), Failure>) {
-    let mut received = 0;
-    let result = fill_span(shared, target, validator, &span, opened, &mut received).await;
-    (span, received, result)
+    let mut sink = AtOffset {
+        transfer,
+        start: span.start,
+        received: 0,
+    };
+    let result = fill_span(split, &mut sink, &span, opened).await;
+    (span, sink.received, result)
 }
 
 async fn fill_span(
-    shared: &Shared<'_>,
-    target: &Target<'_, '_>,
-    validator: &str,
+    split: &Split<'_>,
+    sink: &mut AtOffset<'_, '_>,
     span: &Span,
     opened: Option<Download>,
-    received: &mut u64,
 ) -> Result<(), Failure> {
     let mut download = match opened {
         Some(download) => download,
-        None => open_span(shared, validator, span).await?,
+        None => {
+            let validator = sink
+                .transfer
+                .borrow()
+                .validator()
+                .unwrap_or_default()
+                .to_string();
+            open_span(split, &validator, span).await?
+        }
     };
     let want = span.end - span.start;
-    let mut floor = SpeedFloor::new(&shared.limits.timeouts);
-    let mut buffer = Vec::with_capacity(PART_BUFFER);
-    let write = |buffer: &mut Vec<u8>, received: &mut u64| {
-        let at = span.start + *received;
-        crate::os::write_all_at(target.file, buffer, at).map_err(|e| {
-            Failure::Local(anyhow::anyhow!(
-                "cannot write spool file {}: {e}",
-                target.path.display()
-            ))
-        })?;
-        *received += buffer.len() as u64;
-        buffer.clear();
-        target.ledger.borrow_mut().wrote(at, span.start + *received)
+    let how = Receiving {
+        timeouts: &split.limits.timeouts,
+        progress: split.report.progress(),
+        buffer: PART_BUFFER,
+        until: None,
+        want: Some(want),
     };
-    let outcome = loop {
-        let missing = want - *received - buffer.len() as u64;
-        if missing == 0 {
-            break Ok(());
-        }
-        let chunk = match download.chunk().await {
-            Ok(Some(chunk)) => chunk,
-            Ok(None) => {
-                break Err(Failure::Source {
-                    reason: format!("the part ended {missing} bytes early"),
-                    disposition: Disposition::Retry,
-                    retry_after: None,
-                });
-            }
-            Err(err) => break Err(err.into()),
-        };
-        if let Err(failure) = floor.check(chunk.len()) {
-            break Err(failure);
-        }
-        // The response that opened the transfer runs on past this span: only its share.
-        let take = chunk.len().min(missing as usize);
-        shared.report.progress().advance(take as u64);
-        gather(&mut buffer, PART_BUFFER, &chunk[..take], |full| {
-            write(full, received)
-        })?;
-    };
-    // What arrived counts even when the part broke off: a retry asks only for the rest.
-    if !buffer.is_empty() {
-        write(&mut buffer, received)?;
+    match transfer::receive(&mut download, sink, &how).await? {
+        Received::Full => Ok(()),
+        _ => Err(Failure::retry(format!(
+            "the part ended {} bytes early",
+            want - sink.received
+        ))),
     }
-    outcome
 }
 
 /// A ranged request for `span`, after the backoff its failures call for.
-async fn open_span(shared: &Shared<'_>, validator: &str, span: &Span) -> Result<Download, Failure> {
+async fn open_span(split: &Split<'_>, validator: &str, span: &Span) -> Result<Download, Failure> {
     if span.failures > 0 {
-        let wait = backoff(&shared.limits.retry, span.failures, span.wait);
-        let Some(wait) = shared.waits.take(wait, span.wait.is_some()) else {
-            return Err(Failure::Source {
-                reason: format!(
-                    "it kept asking to wait; gave up after waiting {:.0} s in all \
-                     (PTEX_RETRY_MAX_WAIT)",
-                    shared.limits.retry.max_backoff.as_secs_f64()
-                ),
-                disposition: Disposition::NextSource,
-                retry_after: None,
-            });
+        let wait = backoff(&split.limits.retry, span.failures, span.wait);
+        let Some(wait) = split.waits.take(wait, span.wait.is_some()) else {
+            return Err(Failure::next_source(format!(
+                "it kept asking to wait; gave up after waiting {:.0} s in all \
+                 (PTEX_RETRY_MAX_WAIT)",
+                split.limits.retry.max_backoff.as_secs_f64()
+            )));
         };
         tokio::time::sleep(wait).await;
     }
@@ -433,9 +361,9 @@ async fn open_span(shared: &Shared<'_>, validator: &str, span: &Span) -> Result<
         end: Some(span.end),
         validator: validator.to_string(),
     };
-    let opened = shared
+    let opened = split
         .dispatcher
-        .open_part(shared.source, shared.options, &part)
+        .open_part(split.source, split.options, &part)
         .await;
     let broken = match &opened {
         Ok(download) => {
@@ -451,14 +379,11 @@ async fn open_span(shared: &Shared<'_>, validator: &str, span: &Span) -> Result<
         // Not asked again: a load balancer whose nodes name the file differently answers
         // every part with the whole file, as If-Range tells it to; a file that changed is
         // read again over one connection too.
-        shared.ranges_broken.set(true);
-        return Err(Failure::Source {
-            reason: "the source no longer serves parts of the same file (it changed, or \
-                     stopped honouring ranges)"
-                .to_string(),
-            disposition: Disposition::NextSource,
-            retry_after: None,
-        });
+        split.ranges_broken.set(true);
+        return Err(Failure::next_source(
+            "the source no longer serves parts of the same file (it changed, or stopped \
+             honouring ranges)",
+        ));
     }
     Ok(opened?)
 }

@@ -31,9 +31,9 @@ impl Reporter {
             .suspend(|| eprintln!("ptex: warning: {}", one_line(&message.to_string())));
     }
 
-    /// A failed source that ptex moves on from, or a retry round: progress news, which `-s`
-    /// hides as it hides the bar.
-    pub fn fallback(&self, message: impl Display) {
+    /// News of the fetch going on: a failed source that ptex moves on from, a retry round.
+    /// A warning without `-s`, which hides it as it hides the bar.
+    pub fn news(&self, message: impl Display) {
         if !self.silent {
             self.warn(message);
         }

@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use crate::cache::{self, Caches, Looked};
 use crate::cli::Cli;
-use crate::fetch::{self, Job, Limits};
+use crate::fetch;
+use crate::job::{Job, Limits};
 use crate::manifest;
 use crate::os::untrusted;
 use crate::output;
@@ -69,6 +70,7 @@ impl Provenance {
     }
 }
 
+/// Runs ptex as the command line asks: fetch one file, verify it, hand it on.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     crate::os::tune_allocator();
     if cli.version {
@@ -95,18 +97,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let candidates = settings.file.routing.candidates(&request.urls);
     let provenance = request.provenance.lines(&request.expected);
     if cli.dry_run {
-        let caches = cache::dry_run(&settings, &request.name, &request.expected);
-        let listed_in = request.provenance.urls.as_deref();
-        let lines: Vec<String> = caches
-            .iter()
-            .map(|c| describe_candidate(c, &settings, None))
-            .chain(
-                candidates
-                    .iter()
-                    .map(|c| describe_candidate(c, &settings, listed_in)),
-            )
-            .collect();
-        report::dry_run(&request.name, &lines, &provenance);
+        dry_run(&settings, &request, &candidates, &provenance);
         return Ok(());
     }
     if let Some(from) = &request.provenance.urls {
@@ -122,46 +113,81 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             job.name
         ));
     }
+    let (spool_dir, out_file) = destination(&cli, &request, &settings)?;
+    deliver(&job, settings, &spool_dir, out_file, &report)
+}
 
+/// Prints the `--dry-run` plan: the caches, then the candidate sources, then `provenance`.
+fn dry_run(
+    settings: &Settings,
+    request: &Request,
+    candidates: &[Candidate],
+    provenance: &[String],
+) {
+    let caches = cache::dry_run(settings, &request.name, &request.expected);
+    let listed_in = request.provenance.urls.as_deref();
+    let lines: Vec<String> = caches
+        .iter()
+        .map(|c| describe_candidate(c, settings, None))
+        .chain(
+            candidates
+                .iter()
+                .map(|c| describe_candidate(c, settings, listed_in)),
+        )
+        .collect();
+    report::dry_run(&request.name, &lines, provenance);
+}
+
+/// Where the bytes wait until verified, and the `-O` file they go to (none: stdout, which
+/// must be open).
+fn destination(
+    cli: &Cli,
+    request: &Request,
+    settings: &Settings,
+) -> anyhow::Result<(PathBuf, Option<PathBuf>)> {
     if !cli.remote_name && untrusted::stdout_was_closed() {
         bail!(
             "cannot fetch {}: error writing stdout: it was closed when ptex started",
             request.name
         );
     }
-    let (spool_dir, out_file) = if cli.remote_name {
+    if cli.remote_name {
         let name = safe_file_name(&request.remote_name)
             .map_err(|e| anyhow!("cannot save {} with -O: {e}", request.context))?;
-        (PathBuf::from("."), Some(PathBuf::from(name)))
-    } else {
-        let spool_dir = settings.cache_dir.join("spool");
-        trusted_cache_dir(&settings.cache_dir, &spool_dir)
-            .with_context(|| format!("cannot fetch {}", request.name))?;
-        (spool_dir, None)
-    };
+        return Ok((PathBuf::from("."), Some(PathBuf::from(name))));
+    }
+    let spool_dir = settings.cache_dir.join("spool");
+    trusted_cache_dir(&settings.cache_dir, &spool_dir)
+        .with_context(|| format!("cannot fetch {}", request.name))?;
+    Ok((spool_dir, None))
+}
 
+/// Fetches `job` (from a cache, else from its sources) into `spool_dir`, hands the
+/// verified bytes on to `out_file` or stdout, then fills the caches that missed.
+fn deliver(
+    job: &Job,
+    settings: Settings,
+    spool_dir: &Path,
+    out_file: Option<PathBuf>,
+    report: &Reporter,
+) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let limits = Limits {
-        retry: settings.retry,
-        timeouts: settings.timeouts,
-        parallel: settings.parallel,
-    };
-    let caches = Caches::new(&settings, &job.name, &job.expected, &report);
+    let limits = Limits::new(&settings);
+    let caches = Caches::new(&settings, &job.name, &job.expected, report);
     let mut dispatcher = Dispatcher::new(settings);
-    space::check(&job, &spool_dir)?;
+    space::check(job, spool_dir)?;
     // The caches first; on a miss, the job's own sources (this host may hold the lease).
     let (fetched, misses) = runtime.block_on(async {
         match caches
-            .look(&job, &mut dispatcher, &limits, &spool_dir, &report)
+            .look(job, &mut dispatcher, &limits, spool_dir, report)
             .await
         {
             Looked::Hit(spool, verified) => (Ok((spool, verified)), None),
             Looked::Miss(misses) => {
-                let fetched =
-                    fetch::fetch(&job, &mut dispatcher, &limits, &spool_dir, &report).await;
+                let fetched = fetch::fetch(job, &mut dispatcher, &limits, spool_dir, report).await;
                 (fetched, Some(misses))
             }
         }
@@ -187,7 +213,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     &job.name,
                     &mut bytes,
                     &mut dispatcher,
-                    &report,
+                    report,
                 )),
                 None => runtime.block_on(cache::release(misses, &mut dispatcher)),
             }

@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use ptex_config::Timeouts;
 
-use crate::fetch::{Job, Transfer, source_key};
+use crate::job::Job;
 use crate::report::Reporter;
 use crate::spool::{Claimed, Leftover, Spool, Watch};
-use crate::verify::{Verified, Verifier};
+use crate::transfer::{Transfer, source_key};
+use crate::verify::Verified;
 
 /// How often a waiting run looks at the holder's progress.
 const WATCH_EVERY: Duration = Duration::from_millis(50);
@@ -29,11 +30,15 @@ const CLAIMS: usize = 2;
 const WAIT_LIMIT: u32 = 60;
 
 /// What the shared spool gives this run.
-pub enum Claim {
-    /// This run holds the shared spool, to fill from the first byte; `None` when it holds
-    /// none (no sha256 is known, another run holds it, or the bytes an earlier run left went
-    /// into that source's partial transfer).
-    Held(Option<Spool>),
+pub(crate) enum Claim {
+    /// This run holds the shared spool, to fill from the first byte.
+    Fill(Spool),
+    /// This run fills spools of its own: no sha256 is known, another run holds the shared
+    /// one, or it cannot be used.
+    Private,
+    /// This run holds the shared spool, which holds the first bytes from source `.0` that
+    /// an earlier, killed run left: the transfer to continue with that source.
+    Continue(usize, Box<Transfer>),
     /// Another run fetched the file (or an earlier run left all of it), and its bytes
     /// verified here, in this run's own file.
     Done(Spool, Verified),
@@ -41,18 +46,16 @@ pub enum Claim {
 
 /// Claims the spool shared by runs that want the same sha256 (only when the sha256 is
 /// known). Bytes an earlier, killed run left there from one of this job's sources become
-/// that source's partial transfer in `partials`, once the first of them re-verify as a
-/// prefix; anything else is discarded. While another run holds the spool and makes
-/// progress, waits for it.
-pub async fn claim(
+/// that source's transfer to continue; anything else is discarded. While another run holds
+/// the spool and makes progress, waits for it.
+pub(crate) async fn claim(
     job: &Job,
     spool_dir: &Path,
-    partials: &mut [Option<Transfer>],
     timeouts: &Timeouts,
     report: &Reporter,
 ) -> Claim {
     let Some(sha256) = &job.expected.sha256 else {
-        return Claim::Held(None);
+        return Claim::Private;
     };
     let sha256 = sha256.to_string();
     for _ in 0..CLAIMS {
@@ -63,57 +66,58 @@ pub async fn claim(
         }
         match claimed {
             Ok(Some(Claimed { spool, leftover })) => {
-                return adopt(job, spool, leftover, partials, report);
+                return adopt(job, spool, leftover, report).await;
             }
             Ok(None) => {}
-            Err(_) => return Claim::Held(None),
+            Err(_) => return Claim::Private,
         }
         // None: gone already, the holder just finished or failed, or not a file to trust.
         let Some(watch) = Watch::open(spool_dir, &sha256) else {
-            return Claim::Held(None);
+            return Claim::Private;
         };
         match wait(job, watch, spool_dir, timeouts, report).await {
             Waited::Done(spool, verified) => return Claim::Done(spool, verified),
-            Waited::GaveUp => return Claim::Held(None),
+            Waited::GaveUp => return Claim::Private,
             Waited::Released => {}
         }
     }
-    Claim::Held(None)
+    Claim::Private
 }
 
 /// The shared spool just claimed, with what an earlier run left in it: the whole file,
-/// verified (then done); or the partial transfer of the source it came from (then the spool
-/// went there); or nothing, the spool emptied.
-fn adopt(
-    job: &Job,
-    mut spool: Spool,
-    leftover: Option<Leftover>,
-    partials: &mut [Option<Transfer>],
-    report: &Reporter,
-) -> Claim {
+/// verified (then done); or the transfer to continue with the source it came from; or
+/// nothing, the spool emptied.
+async fn adopt(job: &Job, spool: Spool, leftover: Option<Leftover>, report: &Reporter) -> Claim {
     let Some(leftover) = leftover else {
-        return Claim::Held(Some(spool));
+        return Claim::Fill(spool);
     };
-    let index = job
+    let emptied = |mut spool: Spool| match spool.reset() {
+        Ok(()) => Claim::Fill(spool),
+        Err(_) => Claim::Private,
+    };
+    let Some(index) = job
         .sources
         .iter()
-        .position(|s| source_key(s) == leftover.source_key);
+        .position(|s| source_key(s) == leftover.source_key)
+    else {
+        return emptied(spool);
+    };
     let prefix = leftover.prefix();
-    let verifier = replay(job, &mut spool, prefix).filter(|v| v.accepted() == prefix);
-    let (Some(index), Some(verifier)) = (index, verifier) else {
-        return Claim::Held(spool.reset().is_ok().then_some(spool));
+    let transfer = match Transfer::replay(spool, &job.expected, prefix, leftover.source_key) {
+        Ok(transfer) => transfer,
+        Err(spool) => return emptied(spool),
     };
     // A run killed after its last byte left the whole file: verified, it is done.
     if leftover.total == Some(prefix) {
-        return match verifier.finish() {
-            Ok(verified) => {
+        return match transfer.whole().await {
+            Ok((spool, verified)) => {
                 report.info(format_args!(
                     "{}: an earlier run left all {} bytes from {}; verified",
                     job.name, verified.size, job.sources[index]
                 ));
                 Claim::Done(spool, verified)
             }
-            Err(_) => Claim::Held(spool.reset().is_ok().then_some(spool)),
+            Err((spool, _)) => emptied(spool),
         };
     }
     let arrived: BTreeMap<u64, u64> = leftover.spans.iter().copied().skip(1).collect();
@@ -128,25 +132,10 @@ fn adopt(
             n => format!(" ({n} of them past byte {prefix})"),
         }
     ));
-    partials[index] = Some(Transfer {
-        spool,
-        verifier,
-        validator: Some(leftover.validator),
-        content_type: None,
-        one_connection: false,
-        arrived,
-        key: leftover.source_key,
-    });
-    Claim::Held(None)
-}
-
-/// A verifier that has been handed the first `len` bytes in `spool`, if they fit what `job`
-/// expects.
-fn replay(job: &Job, spool: &mut Spool, len: u64) -> Option<Verifier> {
-    let file = spool.handle().ok()?;
-    let mut verifier = Verifier::new(job.expected.clone());
-    verifier.update_from_file(&file, 0, len).ok()?;
-    Some(verifier)
+    Claim::Continue(
+        index,
+        Box::new(transfer.continuing(leftover.validator, arrived)),
+    )
 }
 
 /// How waiting for another run ended.
@@ -196,7 +185,7 @@ async fn wait(
                     started.elapsed().as_secs_f64()
                 ),
             };
-            report.fallback(format_args!(
+            report.news(format_args!(
                 "{}: the other run fetching it {why} (PTEX_LOCK_WAIT); fetching it separately",
                 job.name,
             ));
@@ -209,11 +198,14 @@ async fn wait(
     if job.expected.size.is_some_and(|size| size != length) {
         return Waited::Released;
     }
-    let Ok(mut spool) = watch.copy(spool_dir, &job.name, length) else {
+    let Ok(spool) = watch.copy(spool_dir, &job.name, length) else {
         return Waited::Released;
     };
-    match replay(job, &mut spool, length).map(Verifier::finish) {
-        Some(Ok(verified)) => {
+    let Ok(copy) = Transfer::replay(spool, &job.expected, length, String::new()) else {
+        return Waited::Released;
+    };
+    match copy.whole().await {
+        Ok((spool, verified)) => {
             report.info(format_args!(
                 "{}: another run fetched it; verified its {} bytes",
                 job.name, verified.size

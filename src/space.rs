@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::anyhow;
 
-use crate::fetch::Job;
+use crate::job::Job;
 use crate::os;
 
 /// Fails, naming the file, its sources, the directory and the reason, when `job` cannot be

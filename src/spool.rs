@@ -39,6 +39,8 @@ pub type Spans = Vec<(u64, u64)>;
 /// A temporary file being filled; deleted on drop unless persisted.
 pub struct Spool {
     path: PathBuf,
+    /// Whether the file at `path` is this spool's, to remove when dropped.
+    name: Name,
     /// Unbuffered: whoever writes gathers the bytes first, and reads them back to hash them.
     file: Option<File>,
     /// Where the next appended byte goes. Writes name their offset: on Windows, reading
@@ -46,6 +48,16 @@ pub struct Spool {
     end: u64,
     /// For a shared spool: where the source, validator and spans of its bytes are noted.
     note: Option<PathBuf>,
+}
+
+/// Whether a spool's name in the directory is its own.
+#[derive(Clone, Copy, PartialEq)]
+enum Name {
+    /// The spool file is at its path, and removed with the spool.
+    Ours,
+    /// Nothing at its path is the spool's any more: the file left the directory (released
+    /// to waiting runs) or went to its target (persisted).
+    Gone,
 }
 
 /// What a shared spool file left by an earlier run holds, as its note vouches (see
@@ -84,6 +96,7 @@ impl Spool {
         let (path, file) = create_locked(dir, &format!(".{}", sanitize(hint)), SUFFIX)?;
         Ok(Spool {
             path,
+            name: Name::Ours,
             file: Some(file),
             end: 0,
             note: None,
@@ -119,6 +132,7 @@ impl Spool {
         let (temp, mut file) = create_locked(dir, &format!(".{sha256}"), SUFFIX)?;
         let mut spool = Spool {
             path: temp,
+            name: Name::Ours,
             file: None,
             end: 0,
             note: None,
@@ -274,7 +288,7 @@ impl Spool {
         };
         let _ = std::fs::remove_file(note);
         std::fs::remove_file(&self.path)?;
-        self.path = PathBuf::new();
+        self.name = Name::Gone;
         self.file_mut()?.unlock()
     }
 
@@ -289,7 +303,7 @@ impl Spool {
         drop(file);
         os::replace(&self.path, target)?;
         // Nothing left to clean up.
-        self.path = PathBuf::new();
+        self.name = Name::Gone;
         Ok(())
     }
 
@@ -307,7 +321,7 @@ impl Drop for Spool {
         if let Some(note) = &self.note {
             let _ = std::fs::remove_file(note);
         }
-        if !self.path.as_os_str().is_empty() {
+        if self.name == Name::Ours {
             let _ = std::fs::remove_file(&self.path);
         }
     }
@@ -592,7 +606,7 @@ mod tests {
 
     /// Simulates a killed run: the handle closes, the files stay.
     fn kill(mut spool: Spool) {
-        spool.path = PathBuf::new();
+        spool.name = Name::Gone;
         spool.note = None;
     }
 

@@ -5,6 +5,7 @@ use std::fmt;
 
 use std::fs::File;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
@@ -97,7 +98,19 @@ pub struct Verifier {
     expected: Expected,
     hasher: Hasher,
     count: u64,
+    clock: Arc<HashClock>,
 }
+
+/// How fast this machine hashes: the bytes hashed and the time spent hashing them (never
+/// the time spent waiting for bytes), kept by whichever thread hashes.
+#[derive(Default)]
+struct HashClock {
+    bytes: AtomicU64,
+    nanos: AtomicU64,
+}
+
+/// Bytes hashed before [`Verifier::hash_rate`] trusts its measure.
+const HASH_RATE_AFTER: u64 = 4 << 20;
 
 /// Regions queued for the hashing thread at most, and the most it reads at once.
 const HASH_QUEUE: usize = 64;
@@ -124,7 +137,13 @@ struct Region {
 }
 
 impl Region {
-    fn hash_into(self, sha: &mut Sha256, buffer: &mut Vec<u8>) -> Result<(), String> {
+    fn hash_into(
+        self,
+        sha: &mut Sha256,
+        buffer: &mut Vec<u8>,
+        clock: &HashClock,
+    ) -> Result<(), String> {
+        let started = std::time::Instant::now();
         buffer.resize(HASH_PIECE, 0);
         let mut done = 0;
         while done < self.len {
@@ -135,21 +154,25 @@ impl Region {
             sha.update(&*read);
             done += want as u64;
         }
+        let nanos = started.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+        clock.nanos.fetch_add(nanos, Ordering::Relaxed);
+        clock.bytes.fetch_add(done, Ordering::Relaxed);
         Ok(())
     }
 }
 
 impl Hasher {
-    fn update(&mut self, region: Region) {
+    fn update(&mut self, region: Region, clock: &Arc<HashClock>) {
         if let Hasher::Inline(sha) = self {
             let (queue, regions) = sync_channel::<Region>(HASH_QUEUE);
             let mut theirs = sha.clone();
+            let their_clock = clock.clone();
             let started = std::thread::Builder::new()
                 .name("ptex-sha256".to_string())
                 .spawn(move || {
                     let mut buffer = Vec::new();
                     for region in regions {
-                        region.hash_into(&mut theirs, &mut buffer)?;
+                        region.hash_into(&mut theirs, &mut buffer, &their_clock)?;
                     }
                     Ok(theirs)
                 });
@@ -159,7 +182,7 @@ impl Hasher {
             }
         }
         let sent = match self {
-            Hasher::Inline(sha) => region.hash_into(sha, &mut Vec::new()),
+            Hasher::Inline(sha) => region.hash_into(sha, &mut Vec::new(), clock),
             Hasher::Thread { queue, .. } => queue.send(region).map_err(|_| String::new()),
             Hasher::Lost(_) => Ok(()),
         };
@@ -208,6 +231,7 @@ impl Verifier {
             expected,
             hasher: Hasher::Inline(Sha256::new()),
             count: 0,
+            clock: Arc::default(),
         }
     }
 
@@ -250,7 +274,7 @@ impl Verifier {
     ) -> Result<(), VerifyError> {
         self.count(len)?;
         let file = file.clone();
-        self.hasher.update(Region { file, start, len });
+        self.hasher.update(Region { file, start, len }, &self.clock);
         Ok(())
     }
 
@@ -265,6 +289,15 @@ impl Verifier {
     /// Whether the bytes are checked against an expected sha256.
     pub fn expects_sha256(&self) -> bool {
         self.expected.sha256.is_some()
+    }
+
+    /// How fast this machine hashed the bytes so far, in bytes per second of hashing (the
+    /// time the hasher waited for bytes left out): the most one connection needs to deliver.
+    /// `None` until enough bytes were hashed to tell.
+    pub fn hash_rate(&self) -> Option<f64> {
+        let bytes = self.clock.bytes.load(Ordering::Relaxed);
+        let nanos = self.clock.nanos.load(Ordering::Relaxed);
+        (bytes >= HASH_RATE_AFTER && nanos > 0).then(|| bytes as f64 * 1e9 / nanos as f64)
     }
 
     /// Bytes accepted so far.

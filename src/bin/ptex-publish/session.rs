@@ -6,7 +6,8 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
-use ptex::fetch::{self, Job, Limits};
+use ptex::fetch;
+use ptex::job::{Job, Limits};
 use ptex::progress::{Bars, Progress};
 use ptex::report::Reporter;
 use ptex::spool::Spool;
@@ -17,6 +18,8 @@ use ptex_schemes::{Dispatcher, RequestOptions, Source};
 /// One run of `ptex-publish`.
 pub struct Session {
     pub settings: Settings,
+    /// How hard every fetch tries, from the settings.
+    limits: Limits,
     /// Files (or sources) handled at once.
     pub jobs: usize,
     verbose: bool,
@@ -40,6 +43,7 @@ impl Session {
         let bars = Bars::new(!verbose && std::io::stderr().is_terminal());
         Ok(Session {
             spool_dir: settings.cache_dir.join("spool"),
+            limits: Limits::new(&settings),
             settings,
             jobs,
             verbose,
@@ -96,12 +100,7 @@ impl Session {
             expected,
         };
         let report = Reporter::new(self.verbose, quiet, false, self.bar(name));
-        let limits = Limits {
-            retry: self.settings.retry,
-            timeouts: self.settings.timeouts,
-            parallel: self.settings.parallel,
-        };
-        let fetched = fetch::fetch(&job, dispatcher, &limits, &self.spool_dir, &report).await;
+        let fetched = fetch::fetch(&job, dispatcher, &self.limits, &self.spool_dir, &report).await;
         report.progress().clear();
         fetched
     }
