@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ptex_config::{Candidate, Settings};
-use ptex_schemes::{Dispatcher, FetchError, RequestOptions, Source, Written};
+use ptex_schemes::{Dispatcher, FetchError, RequestOptions, Scheme, Source, Written};
 
 use crate::fetch::{self, Job, Limits};
 use crate::report::Reporter;
@@ -185,7 +185,8 @@ impl Caches {
             let until = unix_now() + self.wait.as_secs_f64();
             let token = format!("{until:.3} {}", holder_id());
             let body = format!("ptex lease until {token}\n");
-            match dispatcher.put_new(&lease, &mut body.as_bytes()).await {
+            let mut written = std::io::Cursor::new(body.as_bytes());
+            match dispatcher.put_new(&lease, &mut written).await {
                 // Read back: a store whose conditional write is a check, then a write (not
                 // one atomic step) can let two writers through; the last one holds it. (If
                 // it cannot be read back, ours is the one written.)
@@ -194,6 +195,15 @@ impl Caches {
                         .await
                         .is_none_or(|(_, found)| found == token) =>
                 {
+                    if !honours_the_condition(dispatcher, &lease, &body).await {
+                        report.info(format_args!(
+                            "{}: {} does not refuse a PUT where an object is (If-None-Match: \
+                             *): no lease, fetching without it",
+                            job.name, cache.via
+                        ));
+                        let _ = dispatcher.delete(&lease).await;
+                        return Coordinated::OnOurOwn;
+                    }
                     report.info(format_args!("{}: took the lease {lease}", job.name));
                     return Coordinated::Holder(lease);
                 }
@@ -377,6 +387,21 @@ fn lease_of(object: &Source) -> Option<Source> {
     let path = format!("{}.lease", url.path());
     url.set_path(&path);
     Source::parse(url.as_str()).ok()
+}
+
+/// Whether the store of `lease`, which this host just wrote, refuses to write it again: an
+/// HTTP server may ignore `If-None-Match: *` and replace what is there, and a lease that
+/// anyone can take is none. The stores ptex writes through their own APIs make the write
+/// conditional themselves.
+async fn honours_the_condition(dispatcher: &mut Dispatcher, lease: &Source, body: &str) -> bool {
+    if !matches!(lease.scheme(), Scheme::Http | Scheme::Https) {
+        return true;
+    }
+    let mut again = std::io::Cursor::new(body.as_bytes());
+    matches!(
+        dispatcher.put_new(lease, &mut again).await,
+        Ok(Written::AlreadyThere)
+    )
 }
 
 /// When the lease at `lease` runs out (seconds since the epoch), and the whole token of its
