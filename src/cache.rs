@@ -104,7 +104,8 @@ impl Caches {
                         return Looked::Hit(hit.0, hit.1);
                     }
                 }
-                Err(FetchError::NotFound { .. }) => {
+                // A miss, also behind a redirect (a cache's front door sends requests on).
+                Err(e) if matches!(e.innermost(), FetchError::NotFound { .. }) => {
                     report.info(format_args!("{}: not in {}", job.name, cache.source));
                     missed.push(index);
                 }

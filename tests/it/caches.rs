@@ -14,6 +14,7 @@ use crate::support::gcs::GcsServer;
 use crate::support::s3::{ACCESS_KEY, S3Server, SECRET_KEY};
 use crate::support::scie::{Sandbox, payload, sha256_hex};
 use crate::support::server::{Reply, TestServer};
+use crate::support::store::HttpStore;
 
 /// An origin serving `body` at `/f.bin`.
 fn origin(body: &[u8]) -> TestServer {
@@ -408,4 +409,179 @@ fn allow_and_block_apply_to_caches() {
     assert_eq!(origin.request_count(), 1, "a blocked cache is not read");
     let out = sandbox.run(&["--dry-run", lift.to_str().unwrap(), "f.bin"]);
     assert!(out.stderr.contains("caches[0]; blocked"), "{}", out.stderr);
+}
+
+/// `Authorization` for `alice:netrc-secret`, what the netrc of the HTTP cache tests gives.
+const ALICE: &str = "Basic YWxpY2U6bmV0cmMtc2VjcmV0";
+
+/// A sandbox whose netrc has credentials for `localhost` (the HTTP cache's name in these
+/// tests; the origin is `127.0.0.1`), and whose config fills the cache `template`.
+fn http_cache_sandbox(template: &str) -> Sandbox {
+    let mut sandbox = Sandbox::new();
+    let netrc = sandbox.home().join("netrc");
+    std::fs::write(
+        &netrc,
+        "machine localhost login alice password netrc-secret\n",
+    )
+    .unwrap();
+    sandbox.env("NETRC", &netrc);
+    configure(
+        &mut sandbox,
+        json!({"caches": [{"url": template, "fill": true}]}),
+    );
+    sandbox
+}
+
+#[test]
+fn http_cache_miss_is_filled_by_a_conditional_put_then_hit() {
+    let body = payload(300_000);
+    let sha = sha256_hex(&body);
+    let origin = origin(&body);
+    let store = HttpStore::start(true, Some(ALICE));
+    let template = store
+        .server
+        .url("/cas/{sha256}")
+        .replace("127.0.0.1", "localhost");
+    let sandbox = http_cache_sandbox(&template);
+    let lift = sandbox.manifest(
+        "f.bin",
+        json!(origin.url("/f.bin")),
+        Some(body.len() as u64),
+        Some(&sha),
+    );
+    let out = sandbox.run(&["-v", lift.to_str().unwrap(), "f.bin"]);
+    out.assert_delivered(&body);
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
+    assert!(out.stderr.contains("took the lease"), "{}", out.stderr);
+    assert_eq!(origin.request_count(), 1);
+    let object = format!("/cas/{sha}");
+    assert!(store.get(&object) == Some(body.clone()), "not filled");
+    let puts = store.requests_to("PUT", &object);
+    assert_eq!(puts.len(), 1);
+    assert_eq!(puts[0].header("if-none-match"), Some("*"));
+    assert_eq!(
+        puts[0].header("content-length"),
+        Some(body.len().to_string().as_str())
+    );
+    // The cache's credentials went to the cache, never to the origin.
+    assert_eq!(puts[0].header("authorization"), Some(ALICE));
+    assert!(
+        origin
+            .requests()
+            .iter()
+            .all(|r| r.header("authorization").is_none())
+    );
+    assert_eq!(store.paths(), [object.clone()], "the lease was given back");
+
+    let out = sandbox.run(&["-v", lift.to_str().unwrap(), "f.bin"]);
+    out.assert_delivered(&body);
+    assert!(out.stderr.contains("cache hit"), "{}", out.stderr);
+    assert_eq!(
+        origin.request_count(),
+        1,
+        "the second run never asked the origin"
+    );
+    assert_eq!(store.requests_to("PUT", &object).len(), 1);
+}
+
+#[test]
+fn an_http_cache_that_ignores_the_put_condition_is_filled_without_a_lease() {
+    let body = payload(60_000);
+    let sha = sha256_hex(&body);
+    let origin = origin(&body);
+    let store = HttpStore::start(false, None);
+    let sandbox = http_cache_sandbox(&store.server.url("/cas/{sha256}"));
+    let lift = sandbox.manifest(
+        "f.bin",
+        json!(origin.url("/f.bin")),
+        Some(body.len() as u64),
+        Some(&sha),
+    );
+    let out = sandbox.run(&["-v", lift.to_str().unwrap(), "f.bin"]);
+    out.assert_delivered(&body);
+    assert!(
+        out.stderr.contains("If-None-Match: *") && out.stderr.contains("no lease"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("took the lease"), "{}", out.stderr);
+    let object = format!("/cas/{sha}");
+    assert!(store.get(&object) == Some(body.clone()), "not filled");
+    assert_eq!(store.paths(), [object], "no lease left behind");
+}
+
+#[test]
+fn wrong_bytes_in_an_http_cache_are_passed_over_reported_and_left_alone() {
+    let body = payload(90_000);
+    let sha = sha256_hex(&body);
+    let mut poisoned = body.clone();
+    poisoned[777] ^= 1;
+    let origin = origin(&body);
+    let store = HttpStore::start(true, None);
+    let object = format!("/cas/{sha}");
+    store.put(&object, &poisoned);
+    let sandbox = http_cache_sandbox(&store.server.url("/cas/{sha256}"));
+    let lift = sandbox.manifest(
+        "f.bin",
+        json!(origin.url("/f.bin")),
+        Some(body.len() as u64),
+        Some(&sha),
+    );
+    let out = sandbox.bind(&lift, "f.bin");
+    out.assert_delivered(&body);
+    let warning = out
+        .stderr
+        .lines()
+        .find(|l| l.contains("warning"))
+        .unwrap_or_else(|| panic!("no warning: {}", out.stderr));
+    assert!(
+        warning.contains(&store.server.url(&object)) && warning.contains("sha256 mismatch"),
+        "{warning}"
+    );
+    assert_eq!(origin.request_count(), 1);
+    assert!(store.get(&object) == Some(poisoned), "written over");
+    assert!(store.requests_to("PUT", &object).is_empty());
+}
+
+#[test]
+fn a_put_redirected_to_another_origin_carries_the_body_but_not_the_credentials() {
+    let body = payload(50_000);
+    let sha = sha256_hex(&body);
+    let origin = origin(&body);
+    let store = HttpStore::start(true, None);
+    // The cache's front door sends every request on (307 keeps the method and the body).
+    let target = store.server.url("");
+    let front = TestServer::start(move |request| {
+        Reply::redirect(307, &format!("{target}{}", request.path))
+    });
+    let template = front.url("/cas/{sha256}").replace("127.0.0.1", "localhost");
+    let sandbox = http_cache_sandbox(&template);
+    let lift = sandbox.manifest(
+        "f.bin",
+        json!(origin.url("/f.bin")),
+        Some(body.len() as u64),
+        Some(&sha),
+    );
+    let out = sandbox.run(&["-v", lift.to_str().unwrap(), "f.bin"]);
+    out.assert_delivered(&body);
+    let object = format!("/cas/{sha}");
+    assert!(
+        store.get(&object) == Some(body.clone()),
+        "not filled: {}",
+        out.stderr
+    );
+    let put = front
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "PUT" && r.path == object)
+        .expect("a PUT to the front door");
+    assert_eq!(put.header("authorization"), Some(ALICE));
+    assert!(
+        store
+            .server
+            .requests()
+            .iter()
+            .all(|r| r.header("authorization").is_none()),
+        "credentials crossed the redirect"
+    );
 }
