@@ -198,9 +198,10 @@ impl Caches {
                 {
                     if !honours_the_condition(dispatcher, &lease, &body).await {
                         report.info(format_args!(
-                            "{}: {} does not refuse a PUT where an object is (If-None-Match: \
-                             *): no lease, fetching without it",
-                            job.name, cache.via
+                            "{}: {} ({}) wrote over an object where it should have refused \
+                             (If-None-Match: *, ifGenerationMatch=0): no lease, fetching \
+                             without it",
+                            job.name, cache.source, cache.via
                         ));
                         let _ = dispatcher.delete(&lease).await;
                         return Coordinated::OnOurOwn;
@@ -390,12 +391,13 @@ fn lease_of(object: &Source) -> Option<Source> {
     Source::parse(url.as_str()).ok()
 }
 
-/// Whether the store of `lease`, which this host just wrote, refuses to write it again: an
-/// HTTP server may ignore `If-None-Match: *` and replace what is there, and a lease that
-/// anyone can take is none. The stores ptex writes through their own APIs make the write
-/// conditional themselves.
+/// Whether the store of `lease`, which this host just wrote, refuses to write it again: a
+/// store may ignore the condition and replace what is there (an HTTP server that does not
+/// know `If-None-Match: *`, an S3-compatible store without conditional writes, the GCS
+/// emulator with `ifGenerationMatch=0`), and a lease that anyone can take is none. One more
+/// small request, on a miss only; a local file is linked into place, which never replaces.
 async fn honours_the_condition(dispatcher: &mut Dispatcher, lease: &Source, body: &str) -> bool {
-    if !matches!(lease.scheme(), Scheme::Http | Scheme::Https) {
+    if lease.scheme() == Scheme::File {
         return true;
     }
     let mut again = std::io::Cursor::new(body.as_bytes());
