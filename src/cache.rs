@@ -3,8 +3,9 @@
 //! takes a lease next to a filling cache's object (a write that succeeds only where none
 //! is), so one host of a fleet goes to the origin while the others wait on the cache for a
 //! bounded time; after the bytes are on stdout, the holder fills the cache (only where no
-//! object is) and gives the lease back. Correctness never depends on the lease: every byte
-//! read from a cache is verified, and a cache that serves wrong bytes is passed over.
+//! object is; an HTTP cache by PUT) and gives the lease back. A store that does not refuse
+//! a second conditional write gives no lease. Correctness never depends on the lease: every
+//! byte read from a cache is verified, and a cache that serves wrong bytes is passed over.
 
 use std::fs::File;
 use std::path::Path;

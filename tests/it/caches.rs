@@ -482,7 +482,11 @@ fn http_cache_miss_is_filled_by_a_conditional_put_then_hit() {
             .iter()
             .all(|r| r.header("authorization").is_none())
     );
-    assert_eq!(store.paths(), [object.clone()], "the lease was given back");
+    assert_eq!(
+        store.paths(),
+        vec![object.clone()],
+        "the lease was given back"
+    );
 
     let out = sandbox.run(&["-v", lift.to_str().unwrap(), "f.bin"]);
     out.assert_delivered(&body);
