@@ -729,3 +729,32 @@ fn a_store_cache_that_is_down_costs_at_most_the_connect_timeout() {
     }
     assert_eq!(origin.request_count(), 1);
 }
+
+#[test]
+fn publish_mirror_fills_an_http_cache_by_put() {
+    let body = payload(45_000);
+    let sha = sha256_hex(&body);
+    let origin = origin(&body);
+    let store = HttpStore::start(true, None);
+    let template = store.server.url("/cas/{sha256}");
+    let sandbox = Sandbox::new();
+    let lift = sandbox.manifest(
+        "f.bin",
+        json!(origin.url("/f.bin")),
+        Some(body.len() as u64),
+        Some(&sha),
+    );
+    let lift = lift.to_str().unwrap();
+    let out = sandbox.publish(&["mirror", lift, "--to", &template]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let object = format!("/cas/{sha}");
+    assert!(store.get(&object) == Some(body.clone()), "not filled");
+    let puts = store.requests_to("PUT", &object);
+    assert_eq!(puts.len(), 1);
+    assert_eq!(puts[0].header("if-none-match"), Some("*"));
+    // A second run finds it there and sends nothing.
+    let again = sandbox.publish(&["mirror", lift, "--to", &template]);
+    assert_eq!(again.code, Some(0), "{}", again.stderr);
+    assert!(again.stderr.contains("already"), "{}", again.stderr);
+    assert_eq!(store.requests_to("PUT", &object).len(), 1);
+}
