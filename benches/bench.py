@@ -209,10 +209,19 @@ http {{
         root {self.www};
         location /limited/ {{ alias {self.www}/; limit_rate 20m; }}
         location /origin/ {{ alias {self.www}/; access_log {root}/origin.log sent; }}
+        location /cas/ {{
+            alias {root}/http-cas/;
+            dav_methods PUT DELETE;
+            create_full_put_path on;
+            client_max_body_size 0;
+        }}
     }}
 }}
 """)
-        os.makedirs(os.path.join(root, "tmp"), exist_ok=True)
+        # nginx's workers (nobody, when started as root) write PUT bodies to both.
+        for writable in ("tmp", "http-cas"):
+            os.makedirs(os.path.join(root, writable), exist_ok=True)
+            os.chmod(os.path.join(root, writable), 0o777)
         self.start("nginx", ["nginx", "-c", conf, "-p", root], port)
         self.ports["nginx-tls"] = tls_port
         return port
@@ -638,7 +647,8 @@ def origin_bytes(bench):
 
 def run_fleet(bench):
     """FLEET hosts (own HOME and PTEX_CACHE_DIR) started together fetch one file from nginx's
-    /origin/, with no cache, through a filling cache on s3s-fs with the lease, and without it."""
+    /origin/, with no cache, through a filling cache on s3s-fs with the lease, and without it,
+    and through a filling HTTP cache on nginx's /cas/ (dav_methods PUT)."""
     part = min(MB, 64)
     size = part << 20
     name, sha = bench.file(size)
@@ -653,18 +663,27 @@ def run_fleet(bench):
         AWS_ACCESS_KEY_ID=S3_ACCESS_KEY, AWS_SECRET_ACCESS_KEY=S3_SECRET_KEY,
         AWS_EC2_METADATA_DISABLED="true",
     )
+    http_config = os.path.join(bench.work, "fleet-http-config.json")
+    with open(http_config, "w") as f:
+        cache = f"http://127.0.0.1:{bench.nginx()}/cas/{{sha256}}"
+        json.dump({"caches": [{"url": cache, "fill": True}]}, f)
+    http_cas = os.path.join(bench.work, "http-cas")
     rows = [
         ("no cache", {}),
         ("filling cache on s3s-fs, with the lease", dict(s3_env, PTEX_CONFIG=config)),
         ("filling cache on s3s-fs, no lease (PTEX_CACHE_WAIT=0)",
          dict(s3_env, PTEX_CONFIG=config, PTEX_CACHE_WAIT="0")),
+        # nginx's PUT ignores If-None-Match: *, so ptex takes no lease there (it checks).
+        ("filling HTTP cache on nginx (PUT), no lease possible", dict(PTEX_CONFIG=http_config)),
     ]
     print(f"\n### A fleet of {FLEET} hosts fetching {mib(size)} at once from nginx (1 run each)\n")
     print("| setup | fleet wall time | origin bytes | whole files from the origin |")
     print("|---|---|---|---|")
     for title, extra in rows:
-        shutil.rmtree(cas, ignore_errors=True)
-        os.makedirs(cas)
+        for empty in (cas, http_cas):
+            shutil.rmtree(empty, ignore_errors=True)
+            os.makedirs(empty)
+        os.chmod(http_cas, 0o777)
         before = origin_bytes(bench)
         procs = []
         start = time.perf_counter()

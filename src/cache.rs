@@ -3,15 +3,16 @@
 //! takes a lease next to a filling cache's object (a write that succeeds only where none
 //! is), so one host of a fleet goes to the origin while the others wait on the cache for a
 //! bounded time; after the bytes are on stdout, the holder fills the cache (only where no
-//! object is) and gives the lease back. Correctness never depends on the lease: every byte
-//! read from a cache is verified, and a cache that serves wrong bytes is passed over.
+//! object is; an HTTP cache by PUT) and gives the lease back. A store that does not refuse
+//! a second conditional write gives no lease. Correctness never depends on the lease: every
+//! byte read from a cache is verified, and a cache that serves wrong bytes is passed over.
 
 use std::fs::File;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ptex_config::{Candidate, Settings};
-use ptex_schemes::{Dispatcher, FetchError, RequestOptions, Source, Written};
+use ptex_schemes::{Dispatcher, FetchError, RequestOptions, Scheme, Source, Written};
 
 use crate::fetch;
 use crate::job::{Job, Limits};
@@ -105,7 +106,8 @@ impl Caches {
                         return Looked::Hit(hit.0, hit.1);
                     }
                 }
-                Err(FetchError::NotFound { .. }) => {
+                // A miss, also behind a redirect (a cache's front door sends requests on).
+                Err(e) if matches!(e.innermost(), FetchError::NotFound { .. }) => {
                     report.info(format_args!("{}: not in {}", job.name, cache.source));
                     missed.push(index);
                 }
@@ -186,7 +188,8 @@ impl Caches {
             let until = unix_now() + self.wait.as_secs_f64();
             let token = format!("{until:.3} {}", holder_id());
             let body = format!("ptex lease until {token}\n");
-            match dispatcher.put_new(&lease, &mut body.as_bytes()).await {
+            let mut written = std::io::Cursor::new(body.as_bytes());
+            match dispatcher.put_new(&lease, &mut written).await {
                 // Read back: a store whose conditional write is a check, then a write (not
                 // one atomic step) can let two writers through; the last one holds it. (If
                 // it cannot be read back, ours is the one written.)
@@ -195,6 +198,16 @@ impl Caches {
                         .await
                         .is_none_or(|(_, found)| found == token) =>
                 {
+                    if !honours_the_condition(dispatcher, &lease, &body).await {
+                        report.info(format_args!(
+                            "{}: {} ({}) wrote over an object where it should have refused \
+                             (If-None-Match: *, ifGenerationMatch=0): no lease, fetching \
+                             without it",
+                            job.name, cache.source, cache.via
+                        ));
+                        let _ = dispatcher.delete(&lease).await;
+                        return Coordinated::OnOurOwn;
+                    }
                     report.info(format_args!("{}: took the lease {lease}", job.name));
                     return Coordinated::Holder(lease);
                 }
@@ -378,6 +391,22 @@ fn lease_of(object: &Source) -> Option<Source> {
     let path = format!("{}.lease", url.path());
     url.set_path(&path);
     Source::parse(url.as_str()).ok()
+}
+
+/// Whether the store of `lease`, which this host just wrote, refuses to write it again: a
+/// store may ignore the condition and replace what is there (an HTTP server that does not
+/// know `If-None-Match: *`, an S3-compatible store without conditional writes, the GCS
+/// emulator with `ifGenerationMatch=0`), and a lease that anyone can take is none. One more
+/// small request, on a miss only; a local file is linked into place, which never replaces.
+async fn honours_the_condition(dispatcher: &mut Dispatcher, lease: &Source, body: &str) -> bool {
+    if lease.scheme() == Scheme::File {
+        return true;
+    }
+    let mut again = std::io::Cursor::new(body.as_bytes());
+    matches!(
+        dispatcher.put_new(lease, &mut again).await,
+        Ok(Written::AlreadyThere)
+    )
 }
 
 /// When the lease at `lease` runs out (seconds since the epoch), and the whole token of its

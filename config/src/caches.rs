@@ -57,8 +57,9 @@ impl Default for Caches {
 /// The placeholders a template may use.
 const PLACEHOLDERS: [&str; 3] = ["{sha256}", "{size}", "{name}"];
 
-/// Schemes whose caches ptex can fill (it writes objects there, conditionally).
-const FILLABLE: [&str; 3] = ["s3://", "gs://", "file://"];
+/// Schemes whose caches ptex can fill (it writes objects there, conditionally; on http(s)
+/// by a PUT with `If-None-Match: *`).
+const FILLABLE: [&str; 5] = ["s3://", "gs://", "file://", "https://", "http://"];
 
 impl CacheEntry {
     /// The checked spec of this entry.
@@ -95,7 +96,8 @@ impl CacheSpec {
         }
         if fill && !FILLABLE.iter().any(|s| template.starts_with(s)) {
             return Err(format!(
-                "{template:?} cannot be filled: ptex fills s3://, gs:// and file:// caches"
+                "{template:?} cannot be filled: ptex fills s3://, gs://, file:// and http(s):// \
+                 caches"
             ));
         }
         Ok(CacheSpec { template, fill })
@@ -143,6 +145,9 @@ mod tests {
         .unwrap();
         let specs: Vec<CacheSpec> = entries.into_iter().map(|e| e.check().unwrap()).collect();
         assert!(specs[0].fill && !specs[1].fill);
+        // An HTTP cache is filled by PUT.
+        let http = CacheSpec::new("https://cache/cas/{sha256}".to_string(), true).unwrap();
+        assert!(http.fill);
         assert_eq!(specs[0].url("ab", 3, "x"), "s3://cas/sha256/ab");
         assert_eq!(
             specs[1].url("ab", 3, "py 3/a+b.tgz"),
@@ -156,7 +161,7 @@ mod tests {
             ("cas/{sha256}", false, "not a URL"),
             ("s3://cas/latest", false, "{sha256}"),
             ("s3://cas/{sha1}/{sha256}", false, "unknown placeholder"),
-            ("https://cache/{sha256}", true, "cannot be filled"),
+            ("ftp://cache/{sha256}", true, "cannot be filled"),
         ] {
             let err = CacheSpec::new(template.to_string(), fill).unwrap_err();
             assert!(err.contains(word), "{template}: {err}");

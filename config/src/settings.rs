@@ -575,7 +575,7 @@ mod tests {
         assert!(err.contains("PTEX_CACHES"), "{err}");
         std::fs::write(
             &path,
-            r#"{"caches": [{"url": "https://c/{sha256}", "fill": true}]}"#,
+            r#"{"caches": [{"url": "ftp://c/{sha256}", "fill": true}]}"#,
         )
         .unwrap();
         let err = load(&[]).unwrap_err().to_string();

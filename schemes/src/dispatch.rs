@@ -16,8 +16,8 @@ use crate::s3;
 #[cfg(any(feature = "s3", feature = "gcs", feature = "ftp"))]
 use crate::store::{Operators, Transports};
 use crate::{
-    Download, FetchError, Part, RequestOptions, ResponseHead, Scheme, Source, Written, store,
-    upload,
+    Download, FetchError, Part, RequestOptions, ResponseHead, Scheme, Source, Upload, Written,
+    store, upload,
 };
 
 /// Opens sources of every supported scheme.
@@ -181,16 +181,24 @@ impl Dispatcher {
             .map(drop)
     }
 
-    /// Writes everything `body` reads to `target` (as [`Dispatcher::put`]) only if no object
-    /// is there yet; one that is is left untouched. Conditional on the store's side: S3's
-    /// `If-None-Match: *`, GCS's `ifGenerationMatch=0`, a hard link for a local file; so of
-    /// many writers at once, one writes and the others learn [`Written::AlreadyThere`].
+    /// Writes everything `body` reads to `target` (as [`Dispatcher::put`], and also to an
+    /// `http(s)://` URL, by PUT) only if no object is there yet; one that is is left
+    /// untouched. Conditional on the store's side: S3's `If-None-Match: *`, GCS's
+    /// `ifGenerationMatch=0`, a hard link for a local file, `If-None-Match: *` on a PUT
+    /// (412: there already); so of many writers at once, one writes and the others learn
+    /// [`Written::AlreadyThere`]. (An HTTP server may ignore the condition and replace the
+    /// object: a caller that relies on it asks twice and expects the second to be refused.)
     pub async fn put_new(
         &mut self,
         target: &Source,
-        body: &mut dyn Read,
+        body: &mut dyn Upload,
     ) -> Result<Written, FetchError> {
         match target.scheme() {
+            Scheme::Http | Scheme::Https => {
+                self.prepare(target).await?;
+                let http = self.http.as_ref().ok_or_else(|| not_ready(target))?;
+                http.put_new(target, body).await
+            }
             Scheme::File => {
                 let path = target
                     .url()
@@ -211,9 +219,14 @@ impl Dispatcher {
         }
     }
 
-    /// Removes the object `target` (an `s3://`, `gs://` or `file://` URL); one that is not
-    /// there is not an error.
+    /// Removes the object `target` (an `s3://`, `gs://`, `file://` or `http(s)://` URL, the
+    /// last by DELETE); one that is not there is not an error.
     pub async fn delete(&mut self, target: &Source) -> Result<(), FetchError> {
+        if matches!(target.scheme(), Scheme::Http | Scheme::Https) {
+            self.prepare(target).await?;
+            let http = self.http.as_ref().ok_or_else(|| not_ready(target))?;
+            return http.delete(target).await;
+        }
         if !matches!(target.scheme(), Scheme::S3 | Scheme::Gs | Scheme::File) {
             return Err(FetchError::CannotUpload {
                 scheme: target.url().scheme().to_string(),

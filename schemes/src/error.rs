@@ -29,8 +29,11 @@ pub enum FetchError {
         scheme: &'static str,
         feature: &'static str,
     },
-    /// Uploads go to object stores and local directories only.
-    #[error("cannot upload to `{scheme}` URLs (uploads go to s3, gs or file URLs)")]
+    /// Uploads go to object stores, local directories and (only where no object is yet)
+    /// HTTP caches.
+    #[error(
+        "cannot upload to `{scheme}` URLs this way (uploads go to s3, gs or file URLs; http(s) caches take new objects only)"
+    )]
     CannotUpload { scheme: String },
     /// A request header given by the user cannot be sent.
     #[error("invalid header {header:?}: {reason}")]

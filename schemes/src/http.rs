@@ -25,7 +25,7 @@ use crate::download::{Download, Head};
 use crate::helper::Helpers;
 use crate::source::percent_decode;
 use crate::trust::For;
-use crate::{FetchError, Part, RequestOptions, ResponseHead, Source, redact_url};
+use crate::{FetchError, Part, RequestOptions, ResponseHead, Source, Upload, Written, redact_url};
 
 /// An HTTP(S) client configured from the user's settings.
 pub(crate) struct HttpBackend {
@@ -111,7 +111,7 @@ impl HttpBackend {
             return self.plain(source, options, observe).await;
         };
         let answer = self
-            .follow(Method::GET, source, options, Some(part), observe)
+            .follow(Method::GET, source, options, Some(part), None, observe)
             .await;
         let response = match answer {
             Err(e)
@@ -146,7 +146,7 @@ impl HttpBackend {
         observe: &mut dyn FnMut(&ResponseHead),
     ) -> Result<Download, FetchError> {
         let response = self
-            .follow(Method::GET, source, options, None, observe)
+            .follow(Method::GET, source, options, None, None, observe)
             .await?;
         match response.status().as_u16() {
             206 => Err(FetchError::WrongPart),
@@ -164,7 +164,7 @@ impl HttpBackend {
     ) -> Result<Option<u64>, FetchError> {
         let mut ignore = |_: &ResponseHead| {};
         let response = match self
-            .follow(Method::HEAD, source, options, None, &mut ignore)
+            .follow(Method::HEAD, source, options, None, None, &mut ignore)
             .await
         {
             Err(e)
@@ -176,7 +176,7 @@ impl HttpBackend {
                     } | FetchError::AccessDenied { .. }
                 ) =>
             {
-                self.follow(Method::GET, source, options, None, &mut ignore)
+                self.follow(Method::GET, source, options, None, None, &mut ignore)
                     .await?
             }
             other => other?,
@@ -190,6 +190,40 @@ impl HttpBackend {
         Ok(length)
     }
 
+    /// PUTs `body` to `source` with `If-None-Match: *`, so that an object already there is
+    /// not replaced (412: [`Written::AlreadyThere`]). Credentials and redirects as for a
+    /// GET (a redirect sends the body again, from its start); `-H` headers are not sent.
+    pub(crate) async fn put_new(
+        &self,
+        source: &Source,
+        body: &mut dyn Upload,
+    ) -> Result<Written, FetchError> {
+        let options = RequestOptions::new(Vec::new(), source);
+        let answer = self
+            .follow(Method::PUT, source, &options, None, Some(body), &mut |_| {})
+            .await;
+        match answer {
+            Ok(_) => Ok(Written::Written),
+            Err(e) if matches!(e.innermost(), FetchError::HttpStatus { status: 412, .. }) => {
+                Ok(Written::AlreadyThere)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// DELETEs `source`; one that is not there (404, 410) is not an error.
+    pub(crate) async fn delete(&self, source: &Source) -> Result<(), FetchError> {
+        let options = RequestOptions::new(Vec::new(), source);
+        let answer = self
+            .follow(Method::DELETE, source, &options, None, None, &mut |_| {})
+            .await;
+        match answer {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.innermost(), FetchError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Sends `method` requests for `source`, following redirects, until a successful
     /// response; an unsuccessful one is sorted into our vocabulary.
     async fn follow(
@@ -198,6 +232,7 @@ impl HttpBackend {
         source: &Source,
         options: &RequestOptions,
         part: Option<&Part>,
+        mut body: Option<&mut (dyn Upload + '_)>,
         observe: &mut dyn FnMut(&ResponseHead),
     ) -> Result<reqwest::Response, FetchError> {
         let first = source.url();
@@ -213,7 +248,14 @@ impl HttpBackend {
                 },
             };
             let (response, sent) = self
-                .send(method.clone(), &url, first, options, part)
+                .send(
+                    method.clone(),
+                    &url,
+                    first,
+                    options,
+                    part,
+                    body.as_deref_mut(),
+                )
                 .await
                 .map_err(after_redirects)?;
             observe(&head(&url, &response));
@@ -261,6 +303,7 @@ impl HttpBackend {
         first: &Url,
         options: &RequestOptions,
         part: Option<&Part>,
+        body: Option<&mut (dyn Upload + '_)>,
     ) -> Result<(reqwest::Response, String), FetchError> {
         // reqwest would turn userinfo into an Authorization header on its own: we decide.
         let bare = bare_url(url);
@@ -288,7 +331,10 @@ impl HttpBackend {
                 .header(reqwest::header::IF_RANGE, part.validator.as_str());
         }
         let (request, sent) = self.authorize(request, url, first, options).await?;
-        let response = request.send().await.map_err(|e| classify(&e))?;
+        let response = match body {
+            None => request.send().await.map_err(|e| classify(&e))?,
+            Some(body) => crate::put::send(request, body).await?,
+        };
         Ok((response, sent))
     }
 

@@ -4,8 +4,8 @@
 //! binary and are written once for every scheme. The dispatcher can also tell a source's
 //! length without reading it ([`Dispatcher::stat`]) and write a file to a store
 //! ([`Dispatcher::put`]), for the publisher's tools, or only where none is yet
-//! ([`Dispatcher::put_new`], for filling caches and taking leases). This crate never prints and never reads
-//! the command line. `http(s)://` and `file://` are always built in; `s3://`, `gs://` and
+//! ([`Dispatcher::put_new`], also by HTTP PUT, for filling caches and taking leases). This
+//! crate never prints and never reads the command line. `http(s)://` and `file://` are always built in; `s3://`, `gs://` and
 //! `ftp://` each come with the cargo feature `s3`, `gcs` or `ftp` (all on by default).
 
 #[cfg(feature = "s3")]
@@ -24,6 +24,7 @@ mod gcs;
 mod google;
 mod helper;
 mod http;
+mod put;
 mod redact;
 #[cfg(any(feature = "s3", feature = "gcs"))]
 mod reqsign_env;
@@ -46,4 +47,4 @@ pub use redact::redact_url;
 pub use request::{Header, Part, RequestOptions, ResponseHead};
 pub use scheme::Scheme;
 pub use source::Source;
-pub use upload::Written;
+pub use upload::{Upload, Written};

@@ -1,9 +1,10 @@
 //! Writing bytes to an object of a store (`s3://`, `gs://`, `file://`), streamed in
 //! bounded chunks; on S3 and GCS a large object goes up in parts. A write may be made
 //! conditional on the object not existing yet (S3 `If-None-Match: *`, GCS
-//! `ifGenerationMatch=0`, a local file linked into place only where none is).
+//! `ifGenerationMatch=0`, a local file linked into place only where none is; an HTTP
+//! cache's PUT is in `http.rs`).
 
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::time::Duration;
 
 use ptex_config::Timeouts;
@@ -23,6 +24,12 @@ pub enum Written {
     /// A write that must not replace anything found an object there, and left it as it was.
     AlreadyThere,
 }
+
+/// What a conditional write uploads: read from its start, as often as needed (an HTTP PUT
+/// that is redirected sends its body again), and its length is where it ends.
+pub trait Upload: Read + Seek {}
+
+impl<T: Read + Seek> Upload for T {}
 
 /// Writes everything `body` reads to `object`, replacing it unless `new_only`. The object
 /// is complete only once this returns `Ok`; an upload that fails is aborted where the

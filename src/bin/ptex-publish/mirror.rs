@@ -13,7 +13,7 @@
 //! each file goes to its content address, only where no object is yet (the address is the
 //! check: no `.sha256` is written), and the `caches` config line is printed.
 
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 
 use anyhow::{Context, anyhow, bail};
@@ -286,7 +286,11 @@ async fn copy_one(
         .with_context(|| format!("cannot read back spool file {path}"))?;
     let progress = session.bar(&format!("{} (uploading)", copy.name));
     progress.start(Some(copy.size));
-    let mut counted = Counted { reader, progress };
+    let mut counted = Counted {
+        reader,
+        size: verified.size,
+        progress,
+    };
     let Some(sidecar) = &copy.sidecar else {
         // A content address: written only where no object is (a fleet may be filling it).
         let written = dispatcher.put_new(&copy.target, &mut counted).await;
@@ -311,7 +315,27 @@ async fn copy_one(
 /// A reader that moves a progress bar along.
 struct Counted<R> {
     reader: R,
+    /// Where the bytes read end.
+    size: u64,
     progress: Progress,
+}
+
+/// An HTTP upload reads its length from the end, and a redirected one starts over: the
+/// verified bytes only, whatever else the spool file holds.
+impl Seek for Counted<std::io::Take<&mut std::fs::File>> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let at = match to {
+            SeekFrom::Start(at) => Some(at),
+            SeekFrom::End(delta) => self.size.checked_add_signed(delta),
+            SeekFrom::Current(_) => None,
+        };
+        let at = at
+            .filter(|&at| at <= self.size)
+            .ok_or_else(|| std::io::Error::other("seek outside the verified bytes"))?;
+        self.reader.get_mut().seek(SeekFrom::Start(at))?;
+        self.reader.set_limit(self.size - at);
+        Ok(at)
+    }
 }
 
 impl<R: Read> Read for Counted<R> {

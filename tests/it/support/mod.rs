@@ -12,6 +12,7 @@ pub mod s3;
 pub mod scie;
 pub mod server;
 pub mod socks;
+pub mod store;
 pub mod tls;
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ use crate::support::tls::TlsIdentity;
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// Upper bound on a request head (request line + headers).
 const MAX_HEAD_BYTES: u64 = 64 * 1024;
+/// Upper bound on a request body kept in memory; a longer one is read and dropped.
+pub const MAX_BODY_BYTES: u64 = 64 << 20;
 /// How long a closing connection keeps draining client bytes so that the close is a FIN, not
 /// a RST that could discard data the client has not read yet.
 const LINGER: Duration = Duration::from_secs(1);
@@ -38,6 +40,8 @@ pub struct Request {
     pub path: String,
     /// Header fields in arrival order; names are lowercased, values trimmed.
     pub headers: Vec<(String, String)>,
+    /// The body a `Content-Length` announced (a PUT's), up to [`MAX_BODY_BYTES`].
+    pub body: Vec<u8>,
 }
 
 impl Request {
@@ -496,7 +500,7 @@ fn write_short(
     out.flush()
 }
 
-/// Reads one request head (and skips a `Content-Length` body). Returns the request and
+/// Reads one request head (and its `Content-Length` body). Returns the request and
 /// whether the client asked for the connection to be closed afterwards; `None` on EOF, IO
 /// error, or a malformed/oversized head.
 fn read_request(reader: &mut impl BufRead) -> Option<(Request, bool)> {
@@ -532,10 +536,11 @@ fn read_request(reader: &mut impl BufRead) -> Option<(Request, bool)> {
         let (name, value) = line.split_once(':')?;
         headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
     }
-    let request = Request {
+    let mut request = Request {
         method: method.to_string(),
         path: path.to_string(),
         headers,
+        body: Vec::new(),
     };
     let connection = request
         .header("connection")
@@ -551,8 +556,11 @@ fn read_request(reader: &mut impl BufRead) -> Option<(Request, bool)> {
         close = true; // a chunked request body cannot be skipped reliably; just hang up after
     } else if let Some(len) = request.header("content-length") {
         let len = len.parse::<u64>().ok()?;
-        let skipped = io::copy(&mut reader.take(len), &mut io::sink()).ok()?;
-        if skipped != len {
+        let read = match len <= MAX_BODY_BYTES {
+            true => reader.take(len).read_to_end(&mut request.body).ok()? as u64,
+            false => io::copy(&mut reader.take(len), &mut io::sink()).ok()?,
+        };
+        if read != len {
             return None;
         }
     }
@@ -562,6 +570,8 @@ fn read_request(reader: &mut impl BufRead) -> Option<(Request, bool)> {
 fn status_line(status: u16) -> String {
     let reason = match status {
         200 => "OK",
+        201 => "Created",
+        204 => "No Content",
         206 => "Partial Content",
         301 => "Moved Permanently",
         302 => "Found",
@@ -570,6 +580,7 @@ fn status_line(status: u16) -> String {
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
+        412 => "Precondition Failed",
         408 => "Request Timeout",
         429 => "Too Many Requests",
         500 => "Internal Server Error",
