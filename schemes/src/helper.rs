@@ -14,7 +14,7 @@ use reqwest::header::{HeaderName, HeaderValue};
 use serde::Deserialize;
 use url::Url;
 
-use crate::FetchError;
+use crate::{FetchError, platform};
 
 /// The most a helper may print; a real answer is a few hundred bytes.
 const MAX_OUTPUT: u64 = 1 << 20;
@@ -84,8 +84,7 @@ fn run(helper: &Path, uri: &str, timeout: Duration) -> Result<HelperHeaders, Str
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     // Its own process group, so a helper that is a script can be stopped with its children.
-    #[cfg(unix)]
-    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    platform::own_group(&mut command);
     let mut child = command.spawn().map_err(|e| format!("cannot run it: {e}"))?;
     let request = serde_json::json!({ "uri": uri }).to_string();
     if let Some(mut stdin) = child.stdin.take() {
@@ -105,7 +104,7 @@ fn run(helper: &Path, uri: &str, timeout: Duration) -> Result<HelperHeaders, Str
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) if Instant::now() >= deadline => {
-                stop_group(&child);
+                platform::kill_group(&child);
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(format!(
@@ -144,18 +143,4 @@ fn run(helper: &Path, uri: &str, timeout: Duration) -> Result<HelperHeaders, Str
         }
     }
     Ok(headers)
-}
-
-/// Kills the helper's process group (a script's `sleep` or `curl` too), so nothing it started
-/// outlives the wait for it.
-fn stop_group(child: &std::process::Child) {
-    #[cfg(unix)]
-    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
-        // SAFETY: kill only sends a signal; the group is the one the helper was started in.
-        unsafe {
-            libc::kill(-pid, libc::SIGKILL);
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = child;
 }

@@ -24,6 +24,7 @@ mod gcs;
 mod google;
 mod helper;
 mod http;
+mod platform;
 mod put;
 mod redact;
 #[cfg(any(feature = "s3", feature = "gcs"))]

@@ -78,6 +78,14 @@ pub fn refuses_file_name(name: &str) -> Option<&'static str> {
     imp::refuses_file_name(name)
 }
 
+/// Makes a symlink at `link` to the file `target`, for tests that plant one where ptex
+/// must not follow it. On Windows this needs the right to create symlinks (Developer Mode
+/// or an administrator), so a test treats an error as nothing to plant.
+#[cfg(test)]
+pub fn symlink(target: &Path, link: &Path) -> io::Result<()> {
+    imp::symlink(target, link)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -85,3 +85,8 @@ pub fn replace(from: &Path, to: &Path) -> io::Result<()> {
 pub fn refuses_file_name(_name: &str) -> Option<&'static str> {
     None
 }
+
+#[cfg(test)]
+pub fn symlink(target: &Path, link: &Path) -> io::Result<()> {
+    std::os::unix::fs::symlink(target, link)
+}

@@ -162,3 +162,8 @@ pub fn refuses_file_name(name: &str) -> Option<&'static str> {
                 .is_some_and(|head| ["COM", "LPT"].iter().any(|d| head.eq_ignore_ascii_case(d))));
     reserved.then_some("it names a device on Windows")
 }
+
+#[cfg(test)]
+pub fn symlink(target: &Path, link: &Path) -> io::Result<()> {
+    std::os::windows::fs::symlink_file(target, link)
+}
