@@ -175,7 +175,6 @@ fn gcloud_adc_file(env: &dyn Env) -> Option<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-
     use super::*;
 
     use crate::env::from_pairs as env;
