@@ -185,40 +185,11 @@ impl Caches {
         let give_up = tokio::time::Instant::now() + self.wait;
         let mut told = false;
         while tokio::time::Instant::now() < give_up {
-            let until = unix_now() + self.wait.as_secs_f64();
-            let token = format!("{until:.3} {}", holder_id());
-            let body = format!("ptex lease until {token}\n");
-            let mut written = std::io::Cursor::new(body.as_bytes());
-            match dispatcher.put_new(&lease, &mut written).await {
-                // Read back: a store whose conditional write is a check, then a write (not
-                // one atomic step) can let two writers through; the last one holds it. (If
-                // it cannot be read back, ours is the one written.)
-                Ok(Written::Written)
-                    if read_lease(dispatcher, &lease)
-                        .await
-                        .is_none_or(|(_, found)| found == token) =>
-                {
-                    if !honours_the_condition(dispatcher, &lease, &body).await {
-                        report.info(format_args!(
-                            "{}: {} ({}) wrote over an object where it should have refused \
-                             (If-None-Match: *, ifGenerationMatch=0): no lease, fetching \
-                             without it",
-                            job.name, cache.source, cache.via
-                        ));
-                        let _ = dispatcher.delete(&lease).await;
-                        return Coordinated::OnOurOwn;
-                    }
-                    report.info(format_args!("{}: took the lease {lease}", job.name));
-                    return Coordinated::Holder(lease);
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    report.warn(format_args!(
-                        "{}: cannot take the lease {lease} ({}): {e}; fetching without it",
-                        job.name, cache.via
-                    ));
-                    return Coordinated::OnOurOwn;
-                }
+            if let Some(decided) = self
+                .take_lease(cache, &lease, job, dispatcher, report)
+                .await
+            {
+                return decided;
             }
             let now = unix_now();
             // A lease that cannot be read counts as fresh for our own wait.
@@ -243,29 +214,14 @@ impl Caches {
                     self.wait.as_secs_f64()
                 ));
             }
-            let mut poll = FIRST_POLL;
-            loop {
-                tokio::time::sleep(
-                    poll.min(deadline.saturating_duration_since(tokio::time::Instant::now())),
-                )
-                .await;
-                poll = (poll * 2).min(LAST_POLL);
-                if dispatcher
-                    .stat(&cache.source, &no_headers(cache))
-                    .await
-                    .is_ok()
-                {
-                    return match self
-                        .read(index, job, dispatcher, limits, spool_dir, report)
-                        .await
-                    {
-                        Some((spool, verified)) => Coordinated::Filled(spool, verified),
-                        None => Coordinated::OnOurOwn,
-                    };
-                }
-                if tokio::time::Instant::now() >= deadline {
-                    break;
-                }
+            if Self::wait_for_fill(cache, deadline, dispatcher).await {
+                let read = self
+                    .read(index, job, dispatcher, limits, spool_dir, report)
+                    .await;
+                return match read {
+                    Some((spool, verified)) => Coordinated::Filled(spool, verified),
+                    None => Coordinated::OnOurOwn,
+                };
             }
         }
         report.news(format_args!(
@@ -273,6 +229,78 @@ impl Caches {
             job.name, cache.source
         ));
         Coordinated::OnOurOwn
+    }
+
+    /// One try at writing the lease object `lease` of `cache`: what to do when it is decided
+    /// (we hold it, or we go on without one), `None` while another host holds it.
+    async fn take_lease(
+        &self,
+        cache: &Cache,
+        lease: &Source,
+        job: &Job,
+        dispatcher: &mut Dispatcher,
+        report: &Reporter,
+    ) -> Option<Coordinated> {
+        let until = unix_now() + self.wait.as_secs_f64();
+        let token = format!("{until:.3} {}", holder_id());
+        let body = format!("ptex lease until {token}\n");
+        let mut written = std::io::Cursor::new(body.as_bytes());
+        match dispatcher.put_new(lease, &mut written).await {
+            // Read back: a store whose conditional write is a check, then a write (not one
+            // atomic step) can let two writers through; the last one holds it. (If it cannot
+            // be read back, ours is the one written.)
+            Ok(Written::Written)
+                if read_lease(dispatcher, lease)
+                    .await
+                    .is_none_or(|(_, found)| found == token) =>
+            {
+                if !honours_the_condition(dispatcher, lease, &body).await {
+                    report.info(format_args!(
+                        "{}: {} ({}) wrote over an object where it should have refused \
+                         (If-None-Match: *, ifGenerationMatch=0): no lease, fetching without it",
+                        job.name, cache.source, cache.via
+                    ));
+                    let _ = dispatcher.delete(lease).await;
+                    return Some(Coordinated::OnOurOwn);
+                }
+                report.info(format_args!("{}: took the lease {lease}", job.name));
+                Some(Coordinated::Holder(lease.clone()))
+            }
+            Ok(_) => None,
+            Err(e) => {
+                report.warn(format_args!(
+                    "{}: cannot take the lease {lease} ({}): {e}; fetching without it",
+                    job.name, cache.via
+                ));
+                Some(Coordinated::OnOurOwn)
+            }
+        }
+    }
+
+    /// Polls `cache`, backing off, until it has the file (`true`) or `deadline` passes.
+    async fn wait_for_fill(
+        cache: &Cache,
+        deadline: tokio::time::Instant,
+        dispatcher: &mut Dispatcher,
+    ) -> bool {
+        let mut poll = FIRST_POLL;
+        loop {
+            tokio::time::sleep(
+                poll.min(deadline.saturating_duration_since(tokio::time::Instant::now())),
+            )
+            .await;
+            poll = (poll * 2).min(LAST_POLL);
+            if dispatcher
+                .stat(&cache.source, &no_headers(cache))
+                .await
+                .is_ok()
+            {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+        }
     }
 
     /// After the verified bytes in `bytes` were handed on: writes them to each filling cache

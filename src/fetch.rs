@@ -113,6 +113,20 @@ struct Attempt<'a> {
     report: &'a Reporter,
 }
 
+impl<'a> Attempt<'a> {
+    /// What the parts of this attempt share, each asking `dispatcher` for its own range.
+    fn split(&self, dispatcher: &'a Dispatcher) -> Split<'a> {
+        Split::new(
+            dispatcher,
+            self.source,
+            &self.job.options,
+            self.limits,
+            self.waits,
+            self.report,
+        )
+    }
+}
+
 /// One try of one source; once more from the first byte when what failed was the bytes
 /// continued from an earlier attempt or run, whatever the retry budget: what failed was the
 /// leftover, not the source.
@@ -141,8 +155,8 @@ async fn attempt(
         job,
         source,
         limits,
-        waits,
         report,
+        ..
     } = *at;
     // Every byte is already here (a run killed after its last one): nothing to ask for.
     let have = state.accepted();
@@ -200,8 +214,7 @@ async fn attempt(
                 plan.count(state),
                 plan.connections(),
             ));
-            let split = Split::new(dispatcher, source, &job.options, limits, waits, report);
-            receive_parts(&split, Some(download), state, &plan).await?;
+            receive_parts(&at.split(dispatcher), Some(download), state, &plan).await?;
         }
         None => {
             report.info(format_args!(
@@ -224,9 +237,8 @@ async fn fill_holes(
     let Attempt {
         job,
         source,
-        limits,
-        waits,
         report,
+        ..
     } = *at;
     let progress = report.progress();
     progress.start(job.expected.size);
@@ -240,8 +252,7 @@ async fn fill_holes(
         plan.connections(),
     ));
     dispatcher.prepare(source).await?;
-    let split = Split::new(dispatcher, source, &job.options, limits, waits, report);
-    receive_parts(&split, None, state, plan).await
+    receive_parts(&at.split(dispatcher), None, state, plan).await
 }
 
 /// Asks `source` for the file, or for the rest of it when `state` can be continued; takes

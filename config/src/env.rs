@@ -49,3 +49,12 @@ impl Env for HashMap<String, String> {
             .collect()
     }
 }
+
+/// An environment built from `(name, value)` pairs, for the unit tests of every settings module.
+#[cfg(test)]
+pub(crate) fn from_pairs(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}

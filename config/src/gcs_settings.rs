@@ -175,16 +175,9 @@ fn gcloud_adc_file(env: &dyn Env) -> Option<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::env::from_pairs as env;
 
     fn config(json: &str) -> GcsConfig {
         serde_json::from_str(json).expect("a gs section")

@@ -325,12 +325,7 @@ mod tests {
 
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::env::from_pairs as env;
 
     fn config(json: &str) -> S3Config {
         serde_json::from_str(json).expect("an s3 section")

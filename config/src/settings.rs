@@ -395,10 +395,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        let mut map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let mut map = crate::env::from_pairs(pairs);
         map.entry("HOME".into()).or_insert("/nonexistent".into());
         map
     }

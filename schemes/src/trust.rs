@@ -4,7 +4,7 @@
 //! self-signed `CA:TRUE` server certificate accepted only when that bundle holds exactly
 //! it, and a client certificate when one is configured.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use ptex_config::Settings;
@@ -133,8 +133,26 @@ fn verifier(
     Ok(verifier)
 }
 
-/// The certificates in the PEM bundle `path` that variable `name` names.
+/// The certificates in the PEM bundle `path` that variable `name` names, read once per run.
 fn read_certs(name: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, FetchError> {
+    // A poisoned lock only means another thread panicked while holding it: the list is
+    // still whole.
+    let mut read = BUNDLES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, certs)) = read.iter().find(|(p, _)| p == path) {
+        return Ok(certs.clone());
+    }
+    let certs = load_certs(name, path)?;
+    read.push((path.to_path_buf(), certs.clone()));
+    Ok(certs)
+}
+
+/// The CA bundles read in this run, by path: the file check at start-up, the web client and
+/// the storage clients each want the bundle, which is read once (a bad one fails the run,
+/// so only good ones are kept).
+static BUNDLES: Mutex<Vec<(PathBuf, Vec<CertificateDer<'static>>)>> = Mutex::new(Vec::new());
+
+/// Reads and parses the CA bundle `path`, named by the variable `name` in errors.
+fn load_certs(name: &str, path: &Path) -> Result<Vec<CertificateDer<'static>>, FetchError> {
     let bad = |reason: String| FetchError::Setup {
         reason: format!("{name}={}: {reason}", path.display()),
     };
