@@ -502,13 +502,7 @@ fn kill_parts_midway_and_rerun(signal: &str) -> u64 {
         Some(body.len() as u64),
         Some(&sha256_hex(&body)),
     );
-    let mut child = sandbox
-        .command(&[lift.to_str().unwrap(), "big.bin"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = sandbox.spawn_silent(&[lift.to_str().unwrap(), "big.bin"]);
     let deadline = Instant::now() + Duration::from_secs(20);
     while server.sent() < 9 * MIB as u64 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -572,13 +566,7 @@ fn a_complete_leftover_is_verified_and_used_without_a_request() {
         Some(body.len() as u64),
         Some(&sha256_hex(&body)),
     );
-    let mut child = sandbox
-        .command(&[lift.to_str().unwrap(), "f"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = sandbox.spawn_silent(&[lift.to_str().unwrap(), "f"]);
     let deadline = Instant::now() + Duration::from_secs(20);
     while server.sent() < body.len() as u64 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -768,13 +756,7 @@ fn a_corrupted_leftover_starts_over_at_once_without_retries() {
         Some(body.len() as u64),
         Some(&sha256_hex(&body)),
     );
-    let mut child = sandbox
-        .command(&[lift.to_str().unwrap(), "f"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = sandbox.spawn_silent(&[lift.to_str().unwrap(), "f"]);
     let deadline = Instant::now() + Duration::from_secs(20);
     while server.sent() < 50_000 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));

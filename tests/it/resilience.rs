@@ -168,13 +168,7 @@ fn a_killed_run_leaves_debris_that_the_next_run_removes() {
         Some(100_000),
         Some(&sha256_hex(&body)),
     );
-    let mut child = sandbox
-        .command(&[lift.to_str().unwrap(), "f"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = sandbox.spawn_silent(&[lift.to_str().unwrap(), "f"]);
     // Wait until half the body sits in the spool, then SIGKILL (no chance to clean up).
     // Generous: on a loaded machine (2 cores, the whole suite at once) a Python server can
     // take seconds to send its first bytes. Reaching it is a failure of its own, named, so
@@ -251,13 +245,7 @@ fn https_proxy_tunnels_and_its_credentials_stay_with_the_proxy() {
 
 /// Runs ptex on `lift` and SIGKILLs it once `at_least` bytes sit in the spool.
 fn kill_midway(sandbox: &Sandbox, lift: &std::path::Path, name: &str, at_least: u64) {
-    let mut child = sandbox
-        .command(&[lift.to_str().unwrap(), name])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = sandbox.spawn_silent(&[lift.to_str().unwrap(), name]);
     // Generous: on a loaded machine (2 cores, the whole suite at once) a Python server can
     // take seconds to send its first bytes. Reaching it is a failure of its own, named, so
     // that the next run's assertions are not blamed for a first run that never spooled.
@@ -413,13 +401,7 @@ fn a_stopped_run_holding_the_spool_does_not_block_the_next() {
         Some(100_000),
         Some(&sha256_hex(&body)),
     );
-    let mut holder = sandbox
-        .command(&[lift.to_str().unwrap(), "f"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut holder = sandbox.spawn_silent(&[lift.to_str().unwrap(), "f"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while stalling.request_count() == 0 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));

@@ -178,6 +178,17 @@ impl Sandbox {
         self.command_of(&ptex_bin(), &ptex_runner(), args)
     }
 
+    /// `ptex ARGS…` started in the background with no stdin, stdout or stderr: a run the
+    /// test kills, freezes or lets finish while it watches something else.
+    pub fn spawn_silent(&self, args: &[&str]) -> std::process::Child {
+        self.command(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start ptex")
+    }
+
     /// `program ARGS…` (one of this package's binaries, run by `runner` if not empty) with
     /// the sandbox's environment.
     fn command_of(&self, program: &Path, runner: &[String], args: &[&str]) -> Command {
